@@ -1,0 +1,145 @@
+"""Bearer JWT verification (RFC 8725) and the scope each HTTP method needs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from sanic import Request
+
+from catalog.errors import InsufficientScope, Unauthenticated
+from catalog.settings import Settings
+
+READ_SCOPE = "catalog:read"
+WRITE_SCOPE = "catalog:write"
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+# One fixed list per key type: a token can never pick its own algorithm (RFC 8725 §3.1).
+HMAC_ALGORITHMS = ["HS256"]
+ASYMMETRIC_ALGORITHMS = ["RS256", "ES256"]
+_READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    scopes: frozenset[str]
+
+
+class TokenVerifier:
+    """Verifies tokens against exactly one key source: an HS256 secret, a PEM key, or a JWKS URL."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+        self._leeway = settings.jwt_leeway_seconds
+        self._static_key: Any = None
+        self._algorithms: list[str] = []
+        self._jwks: jwt.PyJWKClient | None = None
+        if settings.jwt_jwks_url:
+            self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300)
+        elif settings.jwt_public_key_file:
+            pem = settings.jwt_public_key_file.read_bytes()
+            self._static_key, self._algorithms = _load_public_key(pem)
+        else:
+            self._static_key, self._algorithms = settings.hs256_secret, HMAC_ALGORITHMS
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            key, algorithms = await self._key_for(token)
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=algorithms,
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": REQUIRED_CLAIMS, "verify_iat": True},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(
+                f"Invalid token: {exc}", headers={"WWW-Authenticate": _challenge("invalid_token", str(exc))}
+            ) from None
+        if not isinstance(claims["sub"], str) or not claims["sub"]:
+            raise Unauthenticated("Invalid token: sub must be a non-empty string",
+                                  headers={"WWW-Authenticate": _challenge("invalid_token", "bad sub")})
+        return Principal(subject=claims["sub"], scopes=frozenset(_scopes(claims)))
+
+    async def _key_for(self, token: str) -> tuple[Any, list[str]]:
+        if self._jwks is None:
+            return self._static_key, self._algorithms
+        header = jwt.get_unverified_header(token)
+        if header.get("alg") not in ASYMMETRIC_ALGORITHMS:
+            raise jwt.InvalidAlgorithmError("The specified alg value is not allowed")
+        # PyJWKClient fetches over blocking HTTP on a cache miss: keep that off the event loop.
+        signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+        if signing_key.algorithm_name != header["alg"]:
+            raise jwt.InvalidAlgorithmError("The token's alg does not match its key")
+        return signing_key.key, [signing_key.algorithm_name]
+
+
+def _load_public_key(pem: bytes) -> tuple[Any, list[str]]:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    key = load_pem_public_key(pem)
+    if isinstance(key, rsa.RSAPublicKey):
+        return key, ["RS256"]
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1":
+        return key, ["ES256"]
+    raise ValueError("CATALOG_JWT_PUBLIC_KEY_FILE must hold an RSA or P-256 EC public key")
+
+
+def _scopes(claims: dict[str, Any]) -> list[str]:
+    scope = claims.get("scope", "")
+    if isinstance(scope, str):
+        return scope.split()
+    scp = claims.get("scp", [])
+    return [s for s in scp if isinstance(s, str)] if isinstance(scp, list) else []
+
+
+def _challenge(error: str | None = None, description: str | None = None, scope: str | None = None) -> str:
+    parts = ['Bearer realm="catalog"']
+    if error:
+        parts.append(f'error="{error}"')
+    if description:
+        parts.append('error_description="{}"'.format(description.replace('"', "'")))
+    if scope:
+        parts.append(f'scope="{scope}"')
+    return ", ".join(parts)
+
+
+def required_scope(method: str) -> str:
+    return READ_SCOPE if method in _READ_METHODS else WRITE_SCOPE
+
+
+async def authenticate(request: Request) -> None:
+    """Blueprint middleware for /v1: a valid bearer token with the method's scope."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Send Authorization: Bearer <token>", headers={"WWW-Authenticate": _challenge()})
+    principal = await request.app.ctx.verifier.verify(token.strip())
+    request.ctx.subject = principal.subject
+    request.ctx.principal = principal
+    scope = required_scope(request.method)
+    if scope not in principal.scopes:
+        raise InsufficientScope(
+            f"This request needs the {scope} scope",
+            headers={"WWW-Authenticate": _challenge("insufficient_scope", scope=scope)},
+            required_scope=scope,
+        )
+
+
+def issue_dev_token(settings: Settings, *, subject: str = "dev-user", scopes: str = f"{READ_SCOPE} {WRITE_SCOPE}",
+                    ttl_seconds: int = 3600) -> str:
+    """A token signed with the HS256 secret; refused in production (no shared secret there)."""
+    secret = settings.hs256_secret
+    if settings.is_production or secret is None:
+        raise PermissionError("dev tokens are only issued with an HS256 secret outside production")
+    now = int(time.time())
+    claims = {"sub": subject, "iss": settings.jwt_issuer, "aud": settings.jwt_audience,
+              "iat": now, "exp": now + ttl_seconds, "scope": scopes}
+    return jwt.encode(claims, secret, algorithm="HS256")

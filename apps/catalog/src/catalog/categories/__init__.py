@@ -1,0 +1,1 @@
+"""Categories: a flat set of slugs that products belong to."""

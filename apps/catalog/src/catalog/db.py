@@ -1,0 +1,67 @@
+"""Tortoise configuration from settings, and the ORM's start/stop around the server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sanic import Sanic
+from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.contrib.sanic import register_tortoise
+
+from catalog.settings import Settings
+
+MODEL_MODULES = ["catalog.categories.models", "catalog.products.models"]
+# Our engines are Tortoise's own clients with a span around every statement.
+_TRACED_ENGINES = {
+    "tortoise.backends.sqlite": "catalog.db_engines.sqlite",
+    "tortoise.backends.asyncpg": "catalog.db_engines.postgres",
+}
+
+
+def tortoise_config(settings: Settings) -> dict[str, Any]:
+    url = settings.database_url.replace("postgresql://", "postgres://", 1)
+    connection = expand_db_url(url)
+    credentials = connection["credentials"]
+    if connection["engine"] == "tortoise.backends.sqlite":
+        Path(credentials["file_path"]).parent.mkdir(parents=True, exist_ok=True)
+        # Several workers share one file: wait for a write lock instead of failing at once.
+        credentials.setdefault("busy_timeout", 5000)
+    else:
+        credentials.setdefault("minsize", settings.db_pool_min)
+        credentials.setdefault("maxsize", settings.db_pool_max)
+        # Fail a request fast (and answer 503) rather than hang while the database is away.
+        credentials.setdefault("timeout", 5)
+    connection["engine"] = _TRACED_ENGINES[connection["engine"]]
+    return {
+        "connections": {"default": connection},
+        "apps": {
+            "catalog": {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": "catalog.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def register_database(app: Sanic, settings: Settings) -> None:
+    """Open the ORM in each worker before it serves, close it after. Never creates tables."""
+    register_tortoise(app, config=tortoise_config(settings))
+
+
+async def migrate(settings: Settings) -> None:
+    """Apply every pending migration (the only way tables are created or changed)."""
+    from tortoise.migrations.api import migrate as run_migrations
+
+    try:
+        await run_migrations(config=tortoise_config(settings))
+    finally:
+        await Tortoise.close_connections()
+
+
+# `tortoise makemigrations -c catalog.db.MIGRATIONS_CONFIG` (developers only) reads this.
+MIGRATIONS_CONFIG = tortoise_config(Settings(database_url="sqlite://var/makemigrations.sqlite3"))

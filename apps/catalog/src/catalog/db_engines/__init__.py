@@ -1,0 +1,1 @@
+"""Tortoise engines (named in the connection config) that trace every SQL statement."""

@@ -1,0 +1,94 @@
+"""Request and response helpers the views share: JSON bodies, ETags and query parameters."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sanic import Request
+from sanic.response import HTTPResponse
+from sanic.response import json as json_response
+
+from catalog.errors import (
+    InvalidParameter,
+    MalformedJson,
+    PreconditionFailed,
+    PreconditionRequired,
+    UnsupportedMediaType,
+    ValidationFailed,
+    validation_errors,
+)
+
+Model = TypeVar("Model", bound=BaseModel)
+SERVER_OWNED_FIELDS = ("id", "version", "created_at", "updated_at")
+
+
+def read_json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object: 415 for another media type, 400 for bad JSON, 422 for a non-object."""
+    media_type = (request.content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaType(f"Got {media_type or 'no Content-Type'}; send Content-Type: application/json")
+    try:
+        data = json.loads(request.body or b"")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MalformedJson(f"Invalid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed(errors=[{"pointer": "", "detail": "must be a JSON object"}])
+    return data
+
+
+def parse_body(request: Request, model: type[Model], *, read_only: dict[str, str] | None = None) -> Model:
+    """Validate the body against `model`; server-owned and read-only fields get their own message."""
+    data = read_json_object(request)
+    refused = {name: "is set by the server; leave it out" for name in SERVER_OWNED_FIELDS}
+    refused.update(read_only or {})
+    errors = [{"pointer": f"/{name}", "detail": why} for name, why in refused.items() if name in data]
+    try:
+        parsed = model.model_validate({k: v for k, v in data.items() if k not in refused})
+    except ValidationError as exc:
+        errors.extend(validation_errors(exc))
+    if errors:
+        raise ValidationFailed(errors=errors)
+    return parsed
+
+
+def parse_query(request: Request, model: type[Model]) -> Model:
+    """Query parameters (single-valued) validated by `model`; 400 naming each bad parameter."""
+    raw = {name: values[-1] for name, values in request.args.items()}
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        errors = [{"parameter": e["pointer"].lstrip("/"), "detail": e["detail"]} for e in validation_errors(exc)]
+        raise InvalidParameter(errors=errors) from None
+
+
+def etag(version: int) -> str:
+    return f'"v{version}"'
+
+
+def _listed_tags(header: str) -> list[str]:
+    return [tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()]
+
+
+def required_version(request: Request) -> int | None:
+    """The version an If-Match names (None for `*`): 428 when it is missing, 412 when it cannot match."""
+    header = request.headers.get("If-Match")
+    if not header:
+        raise PreconditionRequired("Send If-Match with the ETag from your last GET")
+    if header.strip() == "*":
+        return None
+    for tag in _listed_tags(header):
+        if tag.startswith('"v') and tag.endswith('"') and tag[2:-1].isdigit():
+            return int(tag[2:-1])
+    raise PreconditionFailed("If-Match names no current version of this resource")
+
+
+def with_etag(request: Request, body: dict[str, Any], version: int, status: int = 200,
+              headers: dict[str, str] | None = None) -> HTTPResponse:
+    """A JSON response with its ETag; 304 when If-None-Match already names it."""
+    tag = etag(version)
+    if_none_match = request.headers.get("If-None-Match")
+    if status == 200 and if_none_match and (if_none_match.strip() == "*" or tag in _listed_tags(if_none_match)):
+        return HTTPResponse(status=304, headers={"ETag": tag})
+    return json_response(body, status=status, headers={"ETag": tag, **(headers or {})})

@@ -1,0 +1,1 @@
+"""Logs, metrics and traces: one request context that all three share."""

@@ -1,0 +1,43 @@
+"""OpenTelemetry: one tracer provider per process; OTLP export only when an endpoint is set."""
+
+from __future__ import annotations
+
+import re
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from catalog import __version__
+
+_ROUTE_PARAM = re.compile(r"<([^:>]+)(?::[^>]*)?>")
+
+
+def route_template(sanic_path: str) -> str:
+    """Sanic's `v1/products/<product_id:uuid>` as `/v1/products/{product_id}`."""
+    return "/" + _ROUTE_PARAM.sub(r"{\1}", sanic_path).lstrip("/")
+
+
+def configure_tracing(service_name: str, otlp_endpoint: str | None) -> TracerProvider:
+    """Install the process-wide provider once; later calls (a second app in tests) reuse it."""
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service_name, "service.version": __version__})
+    )
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces")
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def shutdown_tracing() -> None:
+    """Flush spans still queued for export (graceful shutdown)."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.force_flush(timeout_millis=2000)

@@ -1,0 +1,1 @@
+"""Products: pricing, inventory and the stock ledger."""

@@ -1,0 +1,153 @@
+"""Product request bodies (In / Replace / Patch / StockAdjustment), list parameters and shapes out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from catalog.categories.schemas import Slug
+from catalog.money import MINOR_UNITS, PRICE_PATTERN, check_price
+from catalog.products.models import ProductStatus
+from catalog.schemas import Body, PatchBody
+
+MAX_STOCK = 1_000_000_000
+Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                           description="Letters, digits, `.`, `_` and `-`; unique.")]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Description = Annotated[str, Field(max_length=5000)]
+
+
+def _decimal_string(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError('must be a decimal string such as "19.99", not a JSON number')
+    return value
+
+
+Price = Annotated[str, BeforeValidator(_decimal_string),
+                  Field(pattern=PRICE_PATTERN, examples=["19.99"],
+                        description="Decimal string; at most the currency's minor digits.")]
+Currency = Literal[tuple(sorted(MINOR_UNITS))]  # type: ignore[valid-type]
+Status = Annotated[ProductStatus, Field(strict=False)]
+Stock = Annotated[int, Field(ge=0, le=MAX_STOCK)]
+
+
+class _PricedBody:
+    """Cross-field rule: a price may not have more decimals than its currency (declared first)."""
+
+    @field_validator("price", check_fields=False)
+    @classmethod
+    def _price_fits_currency(cls, price: str | None, info: ValidationInfo) -> str | None:
+        currency = info.data.get("currency")
+        if price is not None and currency is not None and (problem := check_price(price, currency)):
+            raise ValueError(problem)
+        return price
+
+
+class ProductIn(_PricedBody, Body):
+    sku: Sku
+    name: Name
+    description: Description = ""
+    category: Slug
+    currency: Currency
+    price: Price
+    stock: Stock = 0
+    status: Status = ProductStatus.DRAFT
+
+    model_config = ConfigDict(extra="forbid", strict=True, use_enum_values=True)
+
+
+class ProductReplace(_PricedBody, Body):
+    """PUT: every writable field (stock is changed only through /stock)."""
+
+    sku: Sku
+    name: Name
+    description: Description
+    category: Slug
+    currency: Currency
+    price: Price
+    status: Status
+
+    model_config = ConfigDict(extra="forbid", strict=True, use_enum_values=True)
+
+
+class ProductPatch(_PricedBody, PatchBody):
+    sku: Sku | None = None
+    name: Name | None = None
+    description: Description | None = None
+    category: Slug | None = None
+    currency: Currency | None = None
+    price: Price | None = None
+    status: Status | None = None
+
+    model_config = ConfigDict(extra="forbid", strict=True, use_enum_values=True)
+
+
+class StockAdjustment(Body):
+    delta: Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+
+    @model_validator(mode="after")
+    def _nonzero(self) -> StockAdjustment:
+        if self.delta == 0:
+            raise ValueError("delta must not be 0")
+        return self
+
+
+SortKey = Literal["name", "-name", "price", "-price", "created_at", "-created_at"]
+
+
+class ProductQuery(BaseModel):
+    """GET /v1/products query parameters (strings from the URL, converted here)."""
+
+    model_config = ConfigDict(extra="forbid")
+    category: Slug | None = None
+    min_price: Annotated[str, Field(pattern=PRICE_PATTERN)] | None = None
+    max_price: Annotated[str, Field(pattern=PRICE_PATTERN)] | None = None
+    status: ProductStatus | None = None
+    q: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    sort: SortKey = "name"
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str, Field(max_length=500)] | None = None
+
+
+class PageQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str, Field(max_length=500)] | None = None
+
+
+class ProductOut(BaseModel):
+    id: UUID
+    sku: str
+    name: str
+    description: str
+    category: str
+    price: Price
+    currency: str
+    stock: int
+    status: ProductStatus
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProductPage(BaseModel):
+    items: list[ProductOut]
+    next_cursor: str | None
+
+
+class StockMovementOut(BaseModel):
+    id: int
+    delta: int
+    reason: str
+    resulting_stock: int
+    actor: str
+    created_at: datetime
+
+
+class StockMovementPage(BaseModel):
+    items: list[StockMovementOut]
+    next_cursor: str | None

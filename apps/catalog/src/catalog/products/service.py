@@ -1,0 +1,183 @@
+"""Product operations. No HTTP here: errors are CatalogError subclasses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
+
+from catalog.categories.models import Category
+from catalog.errors import (
+    InsufficientStock,
+    InvalidCursor,
+    PreconditionFailed,
+    ProductNotFound,
+    SkuConflict,
+    ValidationFailed,
+)
+from catalog.money import check_price, from_units, to_units
+from catalog.products.models import Product, StockMovement
+from catalog.products.pagination import decode_cursor, encode_cursor, order_and_after
+from catalog.products.schemas import MAX_STOCK, PageQuery, ProductIn, ProductQuery
+
+INITIAL_STOCK_REASON = "initial stock"
+MOVEMENT_SORT = "id"
+
+
+def product_out(product: Product, category_slug: str) -> dict[str, Any]:
+    return {
+        "id": str(product.id),
+        "sku": product.sku,
+        "name": product.name,
+        "description": product.description,
+        "category": category_slug,
+        "price": from_units(product.price_units, product.currency),
+        "currency": product.currency,
+        "stock": product.stock,
+        "status": str(product.status),
+        "version": product.version,
+        "created_at": product.created_at.isoformat(),
+        "updated_at": product.updated_at.isoformat(),
+    }
+
+
+async def _category_id(slug: str) -> int:
+    category_id = await Category.filter(slug=slug).first().values_list("id", flat=True)
+    if category_id is None:
+        raise ValidationFailed(errors=[{"pointer": "/category", "detail": f"no category {slug!r}; create it first"}])
+    return int(category_id)  # type: ignore[call-overload]
+
+
+async def get_product(product_id: UUID) -> tuple[Product, str]:
+    product = await Product.get_or_none(id=product_id).select_related("category")
+    if product is None:
+        raise ProductNotFound(f"No product {product_id}")
+    return product, product.category.slug
+
+
+async def create_product(data: ProductIn, actor: str) -> tuple[Product, str]:
+    category_id = await _category_id(data.category)
+    try:
+        async with in_transaction():
+            product = await Product.create(
+                sku=data.sku, name=data.name, description=data.description, category_id=category_id,
+                price_units=to_units(data.price), currency=data.currency, stock=data.stock, status=data.status,
+            )
+            if data.stock:
+                await StockMovement.create(product_id=product.id, delta=data.stock, reason=INITIAL_STOCK_REASON,
+                                           resulting_stock=data.stock, actor=actor)
+    except IntegrityError:
+        raise SkuConflict(f"SKU {data.sku!r} is taken") from None
+    return product, data.category
+
+
+async def update_product(product_id: UUID, expected_version: int | None, fields: dict[str, Any]) -> tuple[Product, str]:
+    """Apply `fields` (API names) in one conditional UPDATE: 412 if the version moved on."""
+    current, _ = await get_product(product_id)
+    changes: dict[str, Any] = {}
+    if "category" in fields:
+        changes["category_id"] = await _category_id(fields.pop("category"))
+    currency = fields.get("currency", current.currency)
+    if "price" in fields or "currency" in fields:
+        price = fields.pop("price", None) or from_units(current.price_units, current.currency)
+        if problem := check_price(price, currency):
+            raise ValidationFailed(errors=[{"pointer": "/price", "detail": problem}])
+        changes["price_units"] = to_units(price)
+    changes.update(fields)
+    condition = Q(id=product_id) & (Q(version=expected_version) if expected_version is not None else Q())
+    try:
+        updated = await Product.filter(condition).update(
+            **changes, version=F("version") + 1, updated_at=datetime.now(UTC)
+        )
+    except IntegrityError:
+        raise SkuConflict(f"SKU {fields.get('sku')!r} is taken") from None
+    if not updated:
+        await _raise_missing_or_stale(product_id)
+    return await get_product(product_id)
+
+
+async def delete_product(product_id: UUID, expected_version: int | None) -> None:
+    condition = Q(id=product_id) & (Q(version=expected_version) if expected_version is not None else Q())
+    if not await Product.filter(condition).delete():
+        await _raise_missing_or_stale(product_id)
+
+
+async def _raise_missing_or_stale(product_id: UUID) -> None:
+    if await Product.exists(id=product_id):
+        raise PreconditionFailed("The product changed since you read it; GET it again and retry")
+    raise ProductNotFound(f"No product {product_id}")
+
+
+async def adjust_stock(product_id: UUID, delta: int, reason: str, actor: str) -> StockMovement:
+    """One conditional UPDATE (`stock = stock + delta WHERE stock + delta BETWEEN 0 AND MAX`) plus
+    its ledger row, in one transaction: concurrent adjustments can never oversell."""
+    async with in_transaction():
+        bounds = Q(stock__gte=-delta) if delta < 0 else Q(stock__lte=MAX_STOCK - delta)
+        updated = await Product.filter(Q(id=product_id) & bounds).update(
+            stock=F("stock") + delta, version=F("version") + 1, updated_at=datetime.now(UTC)
+        )
+        # The row is locked by our UPDATE until commit, so this read is the stock we produced.
+        stock = await Product.filter(id=product_id).first().values_list("stock", flat=True)
+        if stock is None:
+            raise ProductNotFound(f"No product {product_id}")
+        if not updated:
+            limit = "below 0" if delta < 0 else f"above {MAX_STOCK}"
+            raise InsufficientStock(f"Stock is {stock}; a delta of {delta} would take it {limit}", stock=stock)
+        return await StockMovement.create(product_id=product_id, delta=delta, reason=reason,
+                                          resulting_stock=stock, actor=actor)
+
+
+async def list_products(query: ProductQuery) -> tuple[list[dict[str, Any]], str | None]:
+    order, after = order_and_after(query.sort, query.cursor)
+    condition = Q()
+    if query.category is not None:
+        condition &= Q(category__slug=query.category)
+    if query.status is not None:
+        condition &= Q(status=query.status)
+    if query.min_price is not None:
+        condition &= Q(price_units__gte=to_units(query.min_price))
+    if query.max_price is not None:
+        condition &= Q(price_units__lte=to_units(query.max_price))
+    if query.q is not None:
+        condition &= Q(sku__icontains=query.q) | Q(name__icontains=query.q) | Q(description__icontains=query.q)
+    if after is not None:
+        condition &= after
+    rows = await Product.filter(condition).order_by(*order).limit(query.limit + 1).select_related("category")
+    page, more = rows[: query.limit], len(rows) > query.limit
+    next_cursor = None
+    if more:
+        last = page[-1]
+        column = order[0].lstrip("-")
+        next_cursor = encode_cursor(query.sort, getattr(last, column), last.id)
+    return [product_out(p, p.category.slug) for p in page], next_cursor
+
+
+def movement_out(movement: StockMovement) -> dict[str, Any]:
+    return {
+        "id": movement.id,
+        "delta": movement.delta,
+        "reason": movement.reason,
+        "resulting_stock": movement.resulting_stock,
+        "actor": movement.actor,
+        "created_at": movement.created_at.isoformat(),
+    }
+
+
+async def list_movements(product_id: UUID, query: PageQuery) -> tuple[list[dict[str, Any]], str | None]:
+    """Oldest first; the cursor is the last movement id of the page."""
+    if not await Product.exists(id=product_id):
+        raise ProductNotFound(f"No product {product_id}")
+    condition = Q(product_id=product_id)
+    if query.cursor is not None:
+        after_id, _ = decode_cursor(query.cursor, MOVEMENT_SORT)
+        if not isinstance(after_id, int):
+            raise InvalidCursor("Use next_cursor exactly as a previous page returned it")
+        condition &= Q(id__gt=after_id)
+    rows = await StockMovement.filter(condition).order_by("id").limit(query.limit + 1)
+    page = rows[: query.limit]
+    more = len(rows) > query.limit
+    return [movement_out(m) for m in page], (encode_cursor(MOVEMENT_SORT, page[-1].id, page[-1].id) if more else None)

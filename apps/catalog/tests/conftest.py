@@ -1,0 +1,165 @@
+"""Fixtures: a fresh app per test on SQLite (a file under tmp_path) or on a real PostgreSQL,
+tokens signed the way the app verifies them, and the API client."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import jwt
+import pytest
+from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+from catalog.app import create_app
+from catalog.db import migrate
+from catalog.settings import Settings
+
+from .postgres_server import PostgresServer, find_bindir
+
+TEST_SECRET = "test-secret-of-at-least-thirty-two-bytes!"
+ISSUER, AUDIENCE = "catalog-test", "catalog-api"
+_app_names = itertools.count()
+_db_names = itertools.count()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test with no tier marker is a unit test."""
+    tiers = {"pg", "process", "unit"}
+    for item in items:
+        if not tiers.intersection(m.name for m in item.iter_markers()):
+            item.add_marker(pytest.mark.unit)
+
+
+def make_token(secret: str = TEST_SECRET, **overrides: Any) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": "alice", "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 300,
+                              "scope": "catalog:read catalog:write"}
+    claims.update(overrides)
+    return jwt.encode({k: v for k, v in claims.items() if v is not None}, secret, algorithm="HS256")
+
+
+def auth(token: str | None = None, **headers: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token or make_token()}", **headers}
+
+
+def test_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"database_url": database_url, "jwt_secret": TEST_SECRET, "jwt_issuer": ISSUER,
+                              "jwt_audience": AUDIENCE, "log_level": "WARNING", **overrides}
+    return Settings(**values)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer | str]:
+    """TEST_DATABASE_URL when given (the caller owns that server), else a server we start and stop."""
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        yield url
+        return
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql, or set TEST_DATABASE_URL)")
+    root = Path(tempfile.mkdtemp(prefix="catalog-pg-"))
+    server = PostgresServer(bindir, root).start()
+    try:
+        yield server
+    finally:
+        server.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _admin_url(postgres: PostgresServer | str) -> str:
+    return postgres if isinstance(postgres, str) else postgres.url
+
+
+def _with_database(url: str, database: str) -> str:
+    return url.rsplit("/", 1)[0] + "/" + database
+
+
+@pytest.fixture(scope="session")
+def pg_template(postgres: PostgresServer | str) -> str:
+    """A database migrated once; each test gets a copy (CREATE DATABASE ... TEMPLATE) in milliseconds."""
+    admin = _admin_url(postgres)
+    name = f"catalog_template_{os.getpid()}"
+
+    async def build() -> None:
+        conn = await asyncpg.connect(admin.replace("postgres://", "postgresql://", 1))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        await migrate(test_settings(_with_database(admin, name)))
+
+    asyncio.run(build())
+    return name
+
+
+def fresh_pg_database(postgres: PostgresServer | str, template: str) -> str:
+    admin = _admin_url(postgres)
+    name = f"catalog_test_{os.getpid()}_{next(_db_names)}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(admin.replace("postgres://", "postgresql://", 1))
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return _with_database(admin, name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.pg)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same API suite runs on both engines."""
+    if request.param == "sqlite":
+        url = f"sqlite://{tmp_path}/catalog.sqlite3"
+        asyncio.run(migrate(test_settings(url)))
+        return url
+    postgres = request.getfixturevalue("postgres")
+    return fresh_pg_database(postgres, request.getfixturevalue("pg_template"))
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return test_settings(database_url)
+
+
+@pytest.fixture
+def app(settings: Settings):  # type: ignore[no-untyped-def]
+    # Tortoise caches SQL per table, not per dialect; one process here switches SQLite <-> PostgreSQL.
+    EXECUTOR_CACHE.clear()
+    app = create_app(settings, name=f"catalog_test_{next(_app_names)}")
+    yield app
+    asyncio.run(Tortoise.close_connections()) if Tortoise._inited else None
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.asgi_client
+
+
+@pytest.fixture
+async def category(client) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    _, response = await client.post("/v1/categories", json={"slug": "lamps", "name": "Lamps"}, headers=auth())
+    assert response.status == 201, response.text
+    return response.json
+
+
+@pytest.fixture
+async def product(client, category) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    body = {"sku": "LAMP-1", "name": "Desk lamp", "category": "lamps", "price": "19.99", "currency": "EUR", "stock": 5}
+    _, response = await client.post("/v1/products", json=body, headers=auth())
+    assert response.status == 201, response.text
+    return response.json

@@ -1,0 +1,71 @@
+"""A throwaway PostgreSQL server for the tests: initdb in a temp dir from the installed server
+binaries, listening on a free loopback port, stopped (and deleted) by the caller."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def find_bindir() -> Path | None:
+    """PG_BINDIR, else `pg_config --bindir`, else the newest /usr/lib/postgresql/*/bin."""
+    candidates = [os.environ.get("PG_BINDIR")]
+    if shutil.which("pg_config"):
+        candidates.append(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip())
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]), reverse=True)
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "initdb").exists():
+            return Path(candidate)
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class PostgresServer:
+    bindir: Path
+    root: Path
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def url_for(self, database: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        # initdb and postgres refuse to run as root: run them as the `postgres` system user then.
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        return subprocess.run([*prefix, *args], check=True, capture_output=True, text=True, timeout=60)
+
+    def start(self) -> PostgresServer:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam("postgres")
+            os.chown(self.root, entry.pw_uid, entry.pw_gid)
+        data = self.root / "data"
+        self._run(str(self.bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                  "-E", "UTF8", "--no-sync")
+        self.port = self.port or free_port()
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -F -c max_connections=200"
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", mode, "-w", "stop")
+
+    def restart(self) -> None:
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -F -c max_connections=200"
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-o", options,
+                  "-l", str(self.root / "log"), "-w", "start")
