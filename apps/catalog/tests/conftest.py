@@ -41,8 +41,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def make_token(secret: str = TEST_SECRET, **overrides: Any) -> str:
     now = int(time.time())
-    claims: dict[str, Any] = {"sub": "alice", "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 300,
-                              "scope": "catalog:read catalog:write"}
+    claims: dict[str, Any] = {
+        "sub": "alice",
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now,
+        "exp": now + 300,
+        "scope": "catalog:read catalog:write",
+    }
     claims.update(overrides)
     return jwt.encode({k: v for k, v in claims.items() if v is not None}, secret, algorithm="HS256")
 
@@ -52,8 +58,14 @@ def auth(token: str | None = None, **headers: str) -> dict[str, str]:
 
 
 def test_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"database_url": database_url, "jwt_secret": TEST_SECRET, "jwt_issuer": ISSUER,
-                              "jwt_audience": AUDIENCE, "log_level": "WARNING", **overrides}
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "jwt_secret": TEST_SECRET,
+        "jwt_issuer": ISSUER,
+        "jwt_audience": AUDIENCE,
+        "log_level": "WARNING",
+        **overrides,
+    }
     return Settings(**values)
 
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 
-from sanic import Blueprint, Request, Sanic
+from sanic import Blueprint, Sanic
 from sanic_ext import Extend
 
 from catalog import auth, db, docs, errors, health
@@ -49,7 +49,9 @@ def create_app(settings: Settings | None = None, name: str = "catalog") -> Sanic
     errors.register_error_handlers(app)
     v1 = Blueprint.group(category_views.blueprint(), product_views.blueprint())
     v1.middleware("request")(auth.authenticate)
-    app.blueprint([health.blueprint(), docs.blueprint(), v1])
+    app.blueprint(health.blueprint())
+    app.blueprint(docs.blueprint())
+    app.blueprint(v1)
     db.register_database(app, settings)
     _register_shutdown(app, settings)
     return app

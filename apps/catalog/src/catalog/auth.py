@@ -63,8 +63,10 @@ class TokenVerifier:
                 f"Invalid token: {exc}", headers={"WWW-Authenticate": _challenge("invalid_token", str(exc))}
             ) from None
         if not isinstance(claims["sub"], str) or not claims["sub"]:
-            raise Unauthenticated("Invalid token: sub must be a non-empty string",
-                                  headers={"WWW-Authenticate": _challenge("invalid_token", "bad sub")})
+            raise Unauthenticated(
+                "Invalid token: sub must be a non-empty string",
+                headers={"WWW-Authenticate": _challenge("invalid_token", "bad sub")},
+            )
         return Principal(subject=claims["sub"], scopes=frozenset(_scopes(claims)))
 
     async def _key_for(self, token: str) -> tuple[Any, list[str]]:
@@ -133,13 +135,24 @@ async def authenticate(request: Request) -> None:
         )
 
 
-def issue_dev_token(settings: Settings, *, subject: str = "dev-user", scopes: str = f"{READ_SCOPE} {WRITE_SCOPE}",
-                    ttl_seconds: int = 3600) -> str:
+def issue_dev_token(
+    settings: Settings,
+    *,
+    subject: str = "dev-user",
+    scopes: str = f"{READ_SCOPE} {WRITE_SCOPE}",
+    ttl_seconds: int = 3600,
+) -> str:
     """A token signed with the HS256 secret; refused in production (no shared secret there)."""
     secret = settings.hs256_secret
     if settings.is_production or secret is None:
         raise PermissionError("dev tokens are only issued with an HS256 secret outside production")
     now = int(time.time())
-    claims = {"sub": subject, "iss": settings.jwt_issuer, "aud": settings.jwt_audience,
-              "iat": now, "exp": now + ttl_seconds, "scope": scopes}
+    claims = {
+        "sub": subject,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "exp": now + ttl_seconds,
+        "scope": scopes,
+    }
     return jwt.encode(claims, secret, algorithm="HS256")

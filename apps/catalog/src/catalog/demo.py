@@ -15,8 +15,21 @@ CATEGORIES = {
     "desks": ("Desks", ["Standing", "Corner", "Writing", "Folding", "Trestle", "Secretary"]),
     "storage": ("Storage", ["Drawer", "Shelf", "Crate", "Cabinet", "Locker", "Pegboard", "Bin", "Rack"]),
     "cables": ("Cables", ["USB-C", "HDMI", "DisplayPort", "Ethernet", "Extension", "Braided", "Magnetic"]),
-    "stationery": ("Stationery", ["Notebook", "Fountain pen", "Pencil", "Ruler", "Stapler", "Marker",
-                                  "Sticky notes", "Eraser", "Clipboard", "Ink"]),
+    "stationery": (
+        "Stationery",
+        [
+            "Notebook",
+            "Fountain pen",
+            "Pencil",
+            "Ruler",
+            "Stapler",
+            "Marker",
+            "Sticky notes",
+            "Eraser",
+            "Clipboard",
+            "Ink",
+        ],
+    ),
 }
 CURRENCIES = ("EUR", "USD", "GBP", "JPY")
 

@@ -26,8 +26,9 @@ async def readyz(request: Request) -> HTTPResponse:
     try:
         await asyncio.wait_for(connections.get("default").execute_query("SELECT 1"), READY_CHECK_TIMEOUT_SECONDS)
     except DATABASE_DOWN_ERRORS as exc:
-        raise DatabaseUnavailable(f"Database check failed: {type(exc).__name__}",
-                                  headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
+        raise DatabaseUnavailable(
+            f"Database check failed: {type(exc).__name__}", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        ) from None
     return json({"status": "ok", "checks": {"database": "ok"}})
 
 

@@ -84,8 +84,9 @@ def required_version(request: Request) -> int | None:
     raise PreconditionFailed("If-Match names no current version of this resource")
 
 
-def with_etag(request: Request, body: dict[str, Any], version: int, status: int = 200,
-              headers: dict[str, str] | None = None) -> HTTPResponse:
+def with_etag(
+    request: Request, body: dict[str, Any], version: int, status: int = 200, headers: dict[str, str] | None = None
+) -> HTTPResponse:
     """A JSON response with its ETag; 304 when If-None-Match already names it."""
     tag = etag(version)
     if_none_match = request.headers.get("If-None-Match")

@@ -10,7 +10,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Obviously dev-only: refused when CATALOG_ENV=production.
-DEV_JWT_SECRET = "dev-only-insecure-secret-do-not-use-in-production"  # nosec B105
+DEV_JWT_SECRET = "dev-only-insecure-secret-do-not-use-in-production"  # noqa: S105  # nosec B105
 DEV_DATABASE_URL = "sqlite://var/catalog.sqlite3"
 
 _DB_SCHEMES = ("sqlite://", "postgres://", "postgresql://")
@@ -70,9 +70,7 @@ class Settings(BaseSettings):
         keys = [k for k in (self.jwt_secret, self.jwt_public_key_file, self.jwt_jwks_url) if k]
         if len(keys) > 1:
             # RFC 8725 §3.1: one key type, so HS* and RS* are never accepted together.
-            raise ValueError(
-                "set exactly one of CATALOG_JWT_SECRET, CATALOG_JWT_PUBLIC_KEY_FILE, CATALOG_JWT_JWKS_URL"
-            )
+            raise ValueError("set exactly one of CATALOG_JWT_SECRET, CATALOG_JWT_PUBLIC_KEY_FILE, CATALOG_JWT_JWKS_URL")
         if self.env == "production":
             if self.database_url.startswith("sqlite://"):
                 raise ValueError("DATABASE_URL must point at PostgreSQL when CATALOG_ENV=production")

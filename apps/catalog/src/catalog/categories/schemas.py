@@ -10,8 +10,15 @@ from pydantic import BaseModel, Field
 from catalog.schemas import Body, PatchBody
 
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
-Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=SLUG_PATTERN,
-                            description="Lowercase words joined by single hyphens, e.g. `desk-lamps`.")]
+Slug = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=SLUG_PATTERN,
+        description="Lowercase words joined by single hyphens, e.g. `desk-lamps`.",
+    ),
+]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 Description = Annotated[str, Field(max_length=2000)]
 

@@ -53,8 +53,7 @@ async def delete_category(slug: str) -> None:
     category = await get_category(slug)
     count = await Product.filter(category_id=category.id).count()
     if count:
-        raise CategoryInUse(f"Category {slug!r} still has {count} products; move or delete them first",
-                            products=count)
+        raise CategoryInUse(f"Category {slug!r} still has {count} products; move or delete them first", products=count)
     try:
         await category.delete()
     except IntegrityError:  # a product arrived between the count and the delete

@@ -10,7 +10,6 @@ from catalog.categories.schemas import CategoryIn, CategoryPatch
 from catalog.http import parse_body
 
 
-
 async def list_categories(request: Request) -> HTTPResponse:
     """All categories by slug. 200."""
     categories = await service.list_categories()

@@ -24,9 +24,7 @@ def configure_tracing(service_name: str, otlp_endpoint: str | None) -> TracerPro
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         return current
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": service_name, "service.version": __version__})
-    )
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name, "service.version": __version__}))
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

@@ -52,8 +52,9 @@ async def run_once(
     try:
         async with in_transaction():
             status, body, location = await create()
-            await IdempotencyRecord.create(subject=subject, key=key, request_hash=fingerprint,
-                                           status=status, body=body, location=location)
+            await IdempotencyRecord.create(
+                subject=subject, key=key, request_hash=fingerprint, status=status, body=body, location=location
+            )
             return Replay(status, body, location)
     except IntegrityError:
         replay = await find_replay(subject, key, fingerprint)

@@ -1,10 +1,10 @@
 """Product, its stock ledger and the idempotency records of product creation."""
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
-
 
 
 class ProductStatus(StrEnum):
@@ -65,7 +65,7 @@ class IdempotencyRecord(Model):
     key = fields.CharField(max_length=200)
     request_hash = fields.CharField(max_length=64)
     status = fields.IntField()
-    body = fields.JSONField()
+    body: Any = fields.JSONField()
     location = fields.CharField(max_length=300, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
 

@@ -6,7 +6,16 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from catalog.categories.schemas import Slug
 from catalog.money import MINOR_UNITS, PRICE_PATTERN, check_price
@@ -14,8 +23,15 @@ from catalog.products.models import ProductStatus
 from catalog.schemas import Body, PatchBody
 
 MAX_STOCK = 1_000_000_000
-Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-                           description="Letters, digits, `.`, `_` and `-`; unique.")]
+Sku = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Letters, digits, `.`, `_` and `-`; unique.",
+    ),
+]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Description = Annotated[str, Field(max_length=5000)]
 
@@ -26,10 +42,22 @@ def _decimal_string(value: object) -> object:
     return value
 
 
-Price = Annotated[str, BeforeValidator(_decimal_string),
-                  Field(pattern=PRICE_PATTERN, examples=["19.99"],
-                        description="Decimal string; at most the currency's minor digits.")]
-Currency = Literal[tuple(sorted(MINOR_UNITS))]  # type: ignore[valid-type]
+Price = Annotated[
+    str,
+    Field(
+        pattern=PRICE_PATTERN, examples=["19.99"], description="Decimal string; at most the currency's minor digits."
+    ),
+    BeforeValidator(_decimal_string),
+]
+
+
+def _known_currency(value: str) -> str:
+    if value not in MINOR_UNITS:
+        raise ValueError("must be an ISO 4217 code this API prices in: " + ", ".join(sorted(MINOR_UNITS)))
+    return value
+
+
+Currency = Annotated[str, AfterValidator(_known_currency), Field(json_schema_extra={"enum": sorted(MINOR_UNITS)})]
 Status = Annotated[ProductStatus, Field(strict=False)]
 Stock = Annotated[int, Field(ge=0, le=MAX_STOCK)]
 

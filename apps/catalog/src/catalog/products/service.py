@@ -64,12 +64,23 @@ async def create_product(data: ProductIn, actor: str) -> tuple[Product, str]:
     try:
         async with in_transaction():
             product = await Product.create(
-                sku=data.sku, name=data.name, description=data.description, category_id=category_id,
-                price_units=to_units(data.price), currency=data.currency, stock=data.stock, status=data.status,
+                sku=data.sku,
+                name=data.name,
+                description=data.description,
+                category_id=category_id,
+                price_units=to_units(data.price),
+                currency=data.currency,
+                stock=data.stock,
+                status=data.status,
             )
             if data.stock:
-                await StockMovement.create(product_id=product.id, delta=data.stock, reason=INITIAL_STOCK_REASON,
-                                           resulting_stock=data.stock, actor=actor)
+                await StockMovement.create(
+                    product_id=product.id,
+                    delta=data.stock,
+                    reason=INITIAL_STOCK_REASON,
+                    resulting_stock=data.stock,
+                    actor=actor,
+                )
     except IntegrityError:
         raise SkuConflict(f"SKU {data.sku!r} is taken") from None
     return product, data.category
@@ -127,8 +138,9 @@ async def adjust_stock(product_id: UUID, delta: int, reason: str, actor: str) ->
         if not updated:
             limit = "below 0" if delta < 0 else f"above {MAX_STOCK}"
             raise InsufficientStock(f"Stock is {stock}; a delta of {delta} would take it {limit}", stock=stock)
-        return await StockMovement.create(product_id=product_id, delta=delta, reason=reason,
-                                          resulting_stock=stock, actor=actor)
+        return await StockMovement.create(
+            product_id=product_id, delta=delta, reason=reason, resulting_stock=stock, actor=actor
+        )
 
 
 async def list_products(query: ProductQuery) -> tuple[list[dict[str, Any]], str | None]:
