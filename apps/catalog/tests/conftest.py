@@ -9,11 +9,13 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import jwt
 import pytest
 from tortoise import Tortoise
@@ -25,6 +27,7 @@ from catalog.settings import Settings
 
 from .postgres_server import PostgresServer, find_bindir
 
+PROBLEM_JSON = "application/problem+json"
 TEST_SECRET = "test-secret-of-at-least-thirty-two-bytes!"
 ISSUER, AUDIENCE = "catalog-test", "catalog-api"
 _app_names = itertools.count()
@@ -132,15 +135,30 @@ def fresh_pg_database(postgres: PostgresServer | str, template: str) -> str:
     return _with_database(admin, name)
 
 
+def drop_pg_database(postgres: PostgresServer | str, name: str) -> None:
+    async def drop() -> None:
+        conn = await asyncpg.connect(_admin_url(postgres).replace("postgres://", "postgresql://", 1))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.pg)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The same API suite runs on both engines."""
     if request.param == "sqlite":
         url = f"sqlite://{tmp_path}/catalog.sqlite3"
         asyncio.run(migrate(test_settings(url)))
-        return url
+        yield url
+        return
     postgres = request.getfixturevalue("postgres")
-    return fresh_pg_database(postgres, request.getfixturevalue("pg_template"))
+    url = fresh_pg_database(postgres, request.getfixturevalue("pg_template"))
+    yield url
+    # Each copy is ~8 MB: drop it now rather than leave hundreds to the server's teardown.
+    drop_pg_database(postgres, url.rsplit("/", 1)[1])
 
 
 @pytest.fixture
@@ -175,3 +193,34 @@ async def product(client, category) -> dict[str, Any]:  # type: ignore[no-untype
     _, response = await client.post("/v1/products", json=body, headers=auth())
     assert response.status == 201, response.text
     return response.json
+
+
+def assert_problem(response: Any, status: int, slug: str) -> dict[str, Any]:
+    """The response is problem+json of this type; returns its body."""
+    assert response.status == status, response.text
+    assert response.content_type == PROBLEM_JSON
+    body = response.json
+    assert body["type"] == f"/problems/{slug}"
+    assert body["status"] == status
+    return body
+
+
+@asynccontextmanager
+async def served(app: Any, client: Any) -> AsyncIterator[Callable[..., Awaitable[httpx.Response]]]:
+    """Requests to an app started once. The test client starts and stops the app (and the ORM)
+    around every request: concurrent requests through it close each other's database, and a
+    loop of requests pays the ORM start each time."""
+    app.router.reset()
+    app.signal_router.reset()
+    await app._startup()
+    await app._server_event("init", "before")
+    await app._server_event("init", "after")
+
+    async def request(method: str, url: str, **kwargs: Any) -> httpx.Response:
+        return await httpx.AsyncClient.request(client, method, url, **kwargs)
+
+    try:
+        yield request
+    finally:
+        await app._server_event("shutdown", "before")
+        await app._server_event("shutdown", "after")

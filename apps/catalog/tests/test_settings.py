@@ -22,8 +22,12 @@ PG = "postgres://catalog@db.internal:5432/catalog"
         pytest.param({"CATALOG_ENV": "staging"}, "CATALOG_ENV", id="unknown-env"),
         pytest.param({"CATALOG_JWT_SECRET": "short"}, "CATALOG_JWT_SECRET", id="short-secret"),
         pytest.param({"CATALOG_JWT_JWKS_URL": "ftp://idp/keys"}, "CATALOG_JWT_JWKS_URL", id="jwks-not-http"),
-        pytest.param({"OTEL_EXPORTER_OTLP_ENDPOINT": "jaeger:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT", id="otlp-no-scheme"),
-        pytest.param({"CATALOG_DB_POOL_MIN": "5", "CATALOG_DB_POOL_MAX": "2"}, "CATALOG_DB_POOL_MIN", id="pool-inverted"),
+        pytest.param(
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "jaeger:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT", id="otlp-no-scheme"
+        ),
+        pytest.param(
+            {"CATALOG_DB_POOL_MIN": "5", "CATALOG_DB_POOL_MAX": "2"}, "CATALOG_DB_POOL_MIN", id="pool-inverted"
+        ),
         pytest.param(
             {"CATALOG_JWT_SECRET": "x" * 40, "CATALOG_JWT_JWKS_URL": "https://idp/keys"},
             "CATALOG_JWT_SECRET",
@@ -37,7 +41,9 @@ PG = "postgres://catalog@db.internal:5432/catalog"
             id="prod-dev-secret",
         ),
         pytest.param(
-            {"CATALOG_JWT_PUBLIC_KEY_FILE": "/nonexistent/key.pem"}, "CATALOG_JWT_PUBLIC_KEY_FILE", id="missing-key-file"
+            {"CATALOG_JWT_PUBLIC_KEY_FILE": "/nonexistent/key.pem"},
+            "CATALOG_JWT_PUBLIC_KEY_FILE",
+            id="missing-key-file",
         ),
     ],
 )

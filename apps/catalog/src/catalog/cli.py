@@ -28,7 +28,6 @@ def serve(settings: Settings) -> None:
     loader = AppLoader(factory=partial(create_app, settings))
     app = loader.load()
     app.prepare(host=settings.host, port=settings.port, workers=settings.workers, single_process=False)
-    print(f"catalog: serving on http://{settings.host}:{settings.port} with {settings.workers} worker(s)", flush=True)
     Sanic.serve(primary=app, app_loader=loader)
 
 

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from pydantic import ValidationError
 from sanic import Request, Sanic
 from sanic import exceptions as sanic_exceptions
+from sanic.constants import HTTP_METHODS
 from sanic.response import HTTPResponse, json
 from tortoise.exceptions import DBConnectionError
 
@@ -194,11 +195,25 @@ def validation_errors(exc: ValidationError, *, prefix: tuple[str, ...] = ()) -> 
     return items
 
 
-def _from_sanic(exc: sanic_exceptions.SanicException) -> CatalogError:
+def _allowed_methods(exc: sanic_exceptions.MethodNotAllowed, request: Request | None) -> set[str]:
+    # sanic-routing names no methods for a path with parameters (/v1/categories/<slug>): ask the router.
+    if exc.allowed_methods or request is None:
+        return set(exc.allowed_methods or ())
+    allowed: set[str] = set()
+    for method in map(str, HTTP_METHODS):
+        try:
+            request.app.router.get(request.path, method, request.headers.get("host"))
+        except sanic_exceptions.SanicException:
+            continue
+        allowed.add(method)
+    return allowed
+
+
+def _from_sanic(exc: sanic_exceptions.SanicException, request: Request | None = None) -> CatalogError:
     if isinstance(exc, sanic_exceptions.NotFound):
         return NotFound("No route matches this path")
     if isinstance(exc, sanic_exceptions.MethodNotAllowed):
-        allowed = ", ".join(sorted(exc.allowed_methods or ()))
+        allowed = ", ".join(sorted(_allowed_methods(exc, request)))
         return MethodNotAllowed(f"Allowed: {allowed}", headers={"Allow": allowed})
     if isinstance(exc, sanic_exceptions.PayloadTooLarge):
         return PayloadTooLarge("The body exceeds the request size limit")
@@ -209,13 +224,13 @@ def _from_sanic(exc: sanic_exceptions.SanicException) -> CatalogError:
     return error
 
 
-def to_catalog_error(exc: BaseException) -> CatalogError:
+def to_catalog_error(exc: BaseException, request: Request | None = None) -> CatalogError:
     if isinstance(exc, CatalogError):
         return exc
     if isinstance(exc, DATABASE_DOWN_ERRORS):
         return DatabaseUnavailable(headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     if isinstance(exc, sanic_exceptions.SanicException) and exc.status_code < 500:
-        return _from_sanic(exc)
+        return _from_sanic(exc, request)
     return CatalogError()
 
 
@@ -237,14 +252,15 @@ def render_problem(request: Request | None, error: CatalogError) -> HTTPResponse
     return json(body, status=error.status, headers=error.headers, content_type=PROBLEM_JSON)
 
 
-def handle_exception(request: Request, exc: Exception) -> HTTPResponse:
-    error = to_catalog_error(exc)
-    if error.status >= 500:
-        request_id = getattr(request.ctx, "request_id", None) if request else None
-        if isinstance(error, DatabaseUnavailable):
-            log.warning("database unavailable: %s", exc, extra={"request_id": request_id})
-        else:
-            log.error("unhandled error", exc_info=exc, extra={"request_id": request_id})
+def handle_exception(request: Request | None, exc: Exception) -> HTTPResponse:
+    """Sanic's one error handler. Log lines carry the request id from the logging context."""
+    error = to_catalog_error(exc, request)
+    if isinstance(error, DatabaseUnavailable):
+        if request is not None:
+            request.app.ctx.metrics.db_errors.inc()
+        log.warning("database unavailable: %r", exc)
+    elif error.status >= 500 and not isinstance(error, Draining):
+        log.error("unhandled error", exc_info=exc)
     return render_problem(request, error)
 
 

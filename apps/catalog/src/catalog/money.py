@@ -25,7 +25,7 @@ def check_price(price: str, currency: str) -> str | None:
     exponent = Decimal(price).as_tuple().exponent
     places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
     if places > digits:
-        return f"{currency} has {digits} decimal places; {price} has {places}"
+        return f"{currency} has {digits} decimal places; this price has {places}"
     return None
 
 

@@ -59,7 +59,7 @@ class Metrics:
         )
         self.db_errors = Counter(
             "catalog_db_errors_total",
-            "Requests that failed because the database was unavailable.",
+            "Requests (/readyz included) answered 503 because the database was unavailable.",
             registry=self.registry,
         )
 

@@ -7,15 +7,18 @@ import hashlib
 import json
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from catalog.errors import BadRequest, IdempotencyKeyReused
+from catalog.errors import BadRequest, IdempotencyKeyReused, SkuConflict
 from catalog.products.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
+# How long a key is remembered; a retry after that creates a new product.
+RETENTION = timedelta(hours=24)
 _KEY = re.compile(r"[\x21-\x7e]{1,200}")  # visible ASCII, as the IETF draft's examples use
 
 
@@ -39,6 +42,9 @@ async def find_replay(subject: str, key: str, fingerprint: str) -> Replay | None
     record = await IdempotencyRecord.get_or_none(subject=subject, key=key)
     if record is None:
         return None
+    if record.created_at < datetime.now(UTC) - RETENTION:
+        await record.delete()
+        return None
     if record.request_hash != fingerprint:
         raise IdempotencyKeyReused(f"{HEADER} {key!r} was first used with a different body; use a new key")
     return Replay(record.status, record.body, record.location)
@@ -56,7 +62,8 @@ async def run_once(
                 subject=subject, key=key, request_hash=fingerprint, status=status, body=body, location=location
             )
             return Replay(status, body, location)
-    except IntegrityError:
+    # The winner's product holds our SKU too: create_product reports that as SkuConflict.
+    except (IntegrityError, SkuConflict):
         replay = await find_replay(subject, key, fingerprint)
         if replay is None:
             raise

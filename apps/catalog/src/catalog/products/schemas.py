@@ -14,7 +14,6 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from catalog.categories.schemas import Slug
@@ -117,11 +116,13 @@ class StockAdjustment(Body):
     delta: Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
     reason: Annotated[str, Field(min_length=1, max_length=200)]
 
-    @model_validator(mode="after")
-    def _nonzero(self) -> StockAdjustment:
-        if self.delta == 0:
-            raise ValueError("delta must not be 0")
-        return self
+    @field_validator("delta")
+    @classmethod
+    def _nonzero(cls, delta: int) -> int:
+        # A field validator, so the problem's pointer names /delta rather than the whole body.
+        if delta == 0:
+            raise ValueError("must not be 0")
+        return delta
 
 
 SortKey = Literal["name", "-name", "price", "-price", "created_at", "-created_at"]

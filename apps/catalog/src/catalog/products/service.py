@@ -48,7 +48,7 @@ def product_out(product: Product, category_slug: str) -> dict[str, Any]:
 async def _category_id(slug: str) -> int:
     category_id = await Category.filter(slug=slug).first().values_list("id", flat=True)
     if category_id is None:
-        raise ValidationFailed(errors=[{"pointer": "/category", "detail": f"no category {slug!r}; create it first"}])
+        raise ValidationFailed(errors=[{"pointer": "/category", "detail": "no such category; create it first"}])
     return int(category_id)  # type: ignore[call-overload]
 
 

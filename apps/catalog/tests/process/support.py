@@ -1,0 +1,180 @@
+"""Helpers the process-tier tests share: server environments, products, scrapes, locks and an
+OTLP receiver, all on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from prometheus_client.parser import text_string_to_metric_families
+
+from ..conftest import AUDIENCE, ISSUER, TEST_SECRET, auth
+from .server import catalog_env, run_catalog
+
+PROBLEM_JSON = "application/problem+json"
+PRODUCT_ROUTE = "/v1/products/{product_id}"
+
+
+def server_env(database_url: str, metrics_dir: Path, **values: str) -> dict[str, str]:
+    return catalog_env(
+        DATABASE_URL=database_url,
+        CATALOG_JWT_SECRET=TEST_SECRET,
+        CATALOG_JWT_ISSUER=ISSUER,
+        CATALOG_JWT_AUDIENCE=AUDIENCE,
+        CATALOG_METRICS_DIR=str(metrics_dir),
+        CATALOG_LOG_LEVEL="INFO",
+        **values,
+    )
+
+
+def migrated_sqlite_url(directory: Path) -> str:
+    """A SQLite file migrated by the real `catalog migrate` command."""
+    url = f"sqlite://{directory}/catalog.sqlite3"
+    result = run_catalog("migrate", env=server_env(url, directory / "metrics-migrate"))
+    assert result.returncode == 0, result.stderr
+    return url
+
+
+def create_product(client: httpx.Client, stock: int) -> dict[str, Any]:
+    slug = f"cat-{secrets.token_hex(4)}"
+    response = client.post("/v1/categories", json={"slug": slug, "name": "Lamps"}, headers=auth())
+    assert response.status_code == 201, response.text
+    body = {
+        "sku": f"SKU-{secrets.token_hex(4)}",
+        "name": "Desk lamp",
+        "category": slug,
+        "price": "19.99",
+        "currency": "EUR",
+        "stock": stock,
+    }
+    response = client.post("/v1/products", json=body, headers=auth())
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def scrape(base_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """/metrics as {(sample name, sorted labels): value}."""
+    response = httpx.get(f"{base_url}/metrics", timeout=10)
+    assert response.status_code == 200
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `condition` every 50 ms until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := condition():
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def traceparent() -> tuple[str, str]:
+    trace_id = secrets.token_hex(16)
+    return trace_id, f"00-{trace_id}-{secrets.token_hex(8)}-01"
+
+
+class OtlpReceiver:
+    """A tiny OTLP/HTTP trace receiver on 127.0.0.1 that keeps every POST /v1/traces body."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        bodies = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                if self.path == "/v1/traces":
+                    bodies.append(body)
+                reply = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200 if self.path == "/v1/traces" else 404)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread.start()
+
+    def spans(self) -> list[tuple[dict[str, str], Span]]:
+        """(resource attributes, span) for every span received."""
+        found = []
+        for body in self.bodies:
+            request = ExportTraceServiceRequest.FromString(body)
+            for resource_spans in request.resource_spans:
+                resource = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+                for scope_spans in resource_spans.scope_spans:
+                    found += [(resource, span) for span in scope_spans.spans]
+        return found
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=5)
+
+
+class SqliteWriteLock:
+    """Holds SQLite's write lock from outside the server (BEGIN EXCLUSIVE on the same file)."""
+
+    def __init__(self, database_url: str) -> None:
+        self._path = database_url.removeprefix("sqlite://")
+        self._connection: sqlite3.Connection | None = None
+
+    def hold(self, product_id: str) -> None:
+        self._connection = sqlite3.connect(self._path, isolation_level=None, timeout=5)
+        self._connection.execute("BEGIN EXCLUSIVE")
+
+    def release(self) -> None:
+        if self._connection is not None:
+            self._connection.execute("ROLLBACK")
+            self._connection.close()
+            self._connection = None
+
+
+class PostgresRowLock:
+    """Holds the product's row lock from outside the server (SELECT ... FOR UPDATE, transaction open)."""
+
+    def __init__(self, database_url: str) -> None:
+        self._dsn = database_url.replace("postgres://", "postgresql://", 1)
+        self._runner: asyncio.Runner | None = None
+        self._connection: asyncpg.Connection | None = None
+
+    def hold(self, product_id: str) -> None:
+        self._runner = asyncio.Runner()
+        self._connection = self._runner.run(asyncpg.connect(self._dsn, timeout=10))
+        self._runner.run(self._connection.execute("BEGIN"))
+        self._runner.run(self._connection.execute("SELECT 1 FROM products WHERE id = $1 FOR UPDATE", product_id))
+
+    def release(self) -> None:
+        if self._runner is not None and self._connection is not None:
+            self._runner.run(self._connection.execute("ROLLBACK"))
+            self._runner.run(self._connection.close(timeout=5))
+        if self._runner is not None:
+            self._runner.close()
+        self._runner = self._connection = None
