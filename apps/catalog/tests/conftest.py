@@ -42,18 +42,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.unit)
 
 
-def make_token(secret: str = TEST_SECRET, **overrides: Any) -> str:
+def claims(**overrides: Any) -> dict[str, Any]:
+    """Valid claims for the test app; an override of None removes that claim."""
     now = int(time.time())
-    claims: dict[str, Any] = {
+    values = {
         "sub": "alice",
         "iss": ISSUER,
         "aud": AUDIENCE,
         "iat": now,
         "exp": now + 300,
         "scope": "catalog:read catalog:write",
+        **overrides,
     }
-    claims.update(overrides)
-    return jwt.encode({k: v for k, v in claims.items() if v is not None}, secret, algorithm="HS256")
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def make_token(secret: str = TEST_SECRET, **overrides: Any) -> str:
+    return jwt.encode(claims(**overrides), secret, algorithm="HS256")
 
 
 def auth(token: str | None = None, **headers: str) -> dict[str, str]:
@@ -97,6 +102,20 @@ def _admin_url(postgres: PostgresServer | str) -> str:
     return postgres if isinstance(postgres, str) else postgres.url
 
 
+def admin_sql(postgres: PostgresServer | str, *statements: str) -> None:
+    """Run statements (CREATE/DROP DATABASE) on the server's maintenance database."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(_admin_url(postgres).replace("postgres://", "postgresql://", 1))
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
 def _with_database(url: str, database: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + database
 
@@ -107,16 +126,8 @@ def pg_template(postgres: PostgresServer | str) -> str:
     admin = _admin_url(postgres)
     name = f"catalog_template_{os.getpid()}"
 
-    async def build() -> None:
-        conn = await asyncpg.connect(admin.replace("postgres://", "postgresql://", 1))
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        await migrate(test_settings(_with_database(admin, name)))
-
-    asyncio.run(build())
+    admin_sql(postgres, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+    asyncio.run(migrate(test_settings(_with_database(admin, name))))
     return name
 
 
@@ -124,26 +135,12 @@ def fresh_pg_database(postgres: PostgresServer | str, template: str) -> str:
     admin = _admin_url(postgres)
     name = f"catalog_test_{os.getpid()}_{next(_db_names)}"
 
-    async def create() -> None:
-        conn = await asyncpg.connect(admin.replace("postgres://", "postgresql://", 1))
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
+    admin_sql(postgres, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     return _with_database(admin, name)
 
 
 def drop_pg_database(postgres: PostgresServer | str, name: str) -> None:
-    async def drop() -> None:
-        conn = await asyncpg.connect(_admin_url(postgres).replace("postgres://", "postgresql://", 1))
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
+    admin_sql(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.pg)])

@@ -28,7 +28,7 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from catalog.app import create_app
 
-from .conftest import AUDIENCE, ISSUER, assert_problem, auth, make_token, test_settings
+from .conftest import assert_problem, auth, claims, make_token, test_settings
 
 CHALLENGE = 'Bearer realm="catalog"'
 JWKS_KID = "catalog-test-key-1"
@@ -47,20 +47,6 @@ def public_pem(name: str) -> bytes:
         .public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-
-
-def claims(**overrides: Any) -> dict[str, Any]:
-    now = int(time.time())
-    values = {
-        "sub": "alice",
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "iat": now,
-        "exp": now + 300,
-        "scope": "catalog:read catalog:write",
-        **overrides,
-    }
-    return {k: v for k, v in values.items() if v is not None}
 
 
 def b64url(data: bytes) -> str:

@@ -50,6 +50,10 @@ def order_and_after(sort: str, cursor: str | None) -> tuple[list[str], Q | None]
     if cursor is None:
         return order, None
     value, row_id = decode_cursor(cursor, sort)
-    op = "lt" if descending else "gt"
-    after = Q(**{f"{column}__{op}": value}) | Q(**{column: value, f"id__{op}": row_id})
+    op, bound = ("lt", "lte") if descending else ("gt", "gte")
+    # The redundant `column >= value` (<= descending) is what lets the (column, id) index start at the
+    # cursor: with the OR alone the database walks every earlier row (2 s for a deep page of 1M rows).
+    after = Q(**{f"{column}__{bound}": value}) & (
+        Q(**{f"{column}__{op}": value}) | Q(**{column: value, f"id__{op}": row_id})
+    )
     return order, after
