@@ -53,6 +53,11 @@ lint: venv ## ruff, mypy and bandit over the service.
 test: lint ## Lint, then the whole pytest suite (every tier; CI=true fails on any skip).
 	$(BIN)/pytest
 
+.PHONY: bench
+bench: venv ## Load-test the API beside bare Sanic and raw asyncpg (~10 min; BENCH_QUICK=1 for ~2).
+	@command -v wrk >/dev/null || { echo "make: bench needs wrk (apt-get install wrk)" >&2; exit 1; }
+	$(BIN)/python -m bench
+
 .PHONY: clean
 clean: ## Remove the virtualenv and local state (var/).
 	rm -rf $(VENV) var
