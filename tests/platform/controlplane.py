@@ -1,0 +1,329 @@
+"""A real Kubernetes control plane on 127.0.0.1 for the platform tests: etcd, kube-apiserver
+(Node,RBAC authorization, admission plugins on), kube-controller-manager, kube-scheduler and
+kwok fake nodes. `python -m tests.platform.controlplane up|down|status` drives it by hand."""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import json
+import shutil
+import socket
+import ssl
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from tests.platform import crds, processes
+from tests.platform.pki import SERVICE_IP, create_pki
+from tests.platform.toolbox import CONTROL_PLANE_BINARIES, TOOLS_DIR, missing, run, tool
+
+STATE_PREFIX = "catalog-controlplane-"
+DETACHED_RECORD = TOOLS_DIR / "cluster.json"
+KUBECONFIG = TOOLS_DIR / "kubeconfig"
+ADMISSION_PLUGINS = (
+    "NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,DefaultTolerationSeconds,"
+    "PodSecurity,Priority,RuntimeClass,StorageObjectInUseProtection,PersistentVolumeClaimResize,"
+    "DefaultIngressClass,TaintNodesByCondition,NodeRestriction,CertificateApproval,"
+    "CertificateSigning,CertificateSubjectRestriction,MutatingAdmissionWebhook,"
+    "ValidatingAdmissionPolicy,ValidatingAdmissionWebhook,ResourceQuota"
+)
+NODE_COUNT = 2
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait(what: str, check, timeout: float, plane: ControlPlane) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        failed = plane.group.failed()
+        if failed:
+            name, code = failed[0]
+            log = (plane.state_dir / f"{name}.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{name} exited with {code} while waiting for {what}:\n{log}")
+        try:
+            if check():
+                return
+        except (OSError, RuntimeError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"control plane: {what} not ready after {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+class ControlPlane:
+    """One control plane. `start()` returns once it serves, nodes are Ready and the default
+    ServiceAccount exists; `stop()` (also run at interpreter exit) leaves no process behind."""
+
+    def __init__(self, *, detached: bool = False, install_crds: bool = True) -> None:
+        self.detached = detached
+        self.install_crds = install_crds
+        self.state_dir = Path(tempfile.mkdtemp(prefix=STATE_PREFIX))
+        self.group = processes.ProcessGroup(self.state_dir, detached=detached)
+        self.kubeconfig = self.state_dir / "admin.kubeconfig"
+        self.ports = {name: _free_port() for name in ("etcd", "peer", "apiserver", "kcm", "sched", "kwok")}
+        self.server = f"https://127.0.0.1:{self.ports['apiserver']}"
+        self.startup_seconds: dict[str, float] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> ControlPlane:
+        absent = missing(CONTROL_PLANE_BINARIES)
+        if absent:
+            raise FileNotFoundError(f"run `make tools` first: .tools/bin lacks {', '.join(absent)}")
+        processes.sweep_stale(Path(tempfile.gettempdir()), STATE_PREFIX)
+        if not self.detached:
+            atexit.register(self.stop)
+        began = time.monotonic()
+        try:
+            self._start(began)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds["total"] = round(time.monotonic() - began, 1)
+        return self
+
+    def stop(self) -> None:
+        self.group.stop()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def __enter__(self) -> ControlPlane:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _mark(self, step: str, began: float) -> None:
+        self.startup_seconds[step] = round(time.monotonic() - began, 1)
+
+    def _start(self, began: float) -> None:
+        pki = create_pki(self.state_dir / "pki")
+        self.pki = pki
+        for identity in ("admin", "controller-manager", "scheduler", "kwok"):
+            self._write_kubeconfig(self.state_dir / f"{identity}.kubeconfig", identity)
+        self._start_etcd()
+        _wait("etcd", lambda: self._get(f"http://127.0.0.1:{self.ports['etcd']}/health"), 30, self)
+        self._mark("etcd", began)
+        self._start_apiserver()
+        _wait("kube-apiserver /readyz", lambda: self._get(self.server + "/readyz", admin=True), 60, self)
+        self._mark("apiserver", began)
+        self._start_controllers()
+        self._start_kwok()
+        self._create_nodes()
+        _wait("kube-controller-manager", lambda: self._get(f"https://127.0.0.1:{self.ports['kcm']}/healthz"), 60, self)
+        _wait("kube-scheduler", lambda: self._get(f"https://127.0.0.1:{self.ports['sched']}/healthz"), 60, self)
+        _wait("nodes Ready", self._nodes_ready, 60, self)
+        _wait("default ServiceAccount", lambda: self.kubectl("get", "sa", "default", check=False).returncode == 0, 60, self)
+        self._mark("nodes", began)
+        if self.install_crds:
+            self.apply_crds()
+            self._mark("crds", began)
+
+    # -- components ----------------------------------------------------------------------------
+    def _start_etcd(self) -> None:
+        client, peer = (f"http://127.0.0.1:{self.ports[p]}" for p in ("etcd", "peer"))
+        self.group.start("etcd", [
+            str(tool("etcd")), "--name=default", f"--data-dir={self.state_dir / 'etcd'}",
+            f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=default={peer}", "--unsafe-no-fsync", "--log-level=warn",
+            "--max-request-bytes=4194304",
+        ])  # fmt: skip
+
+    def _start_apiserver(self) -> None:
+        p = self.pki.path
+        self.group.start("kube-apiserver", [
+            str(tool("kube-apiserver")),
+            f"--etcd-servers=http://127.0.0.1:{self.ports['etcd']}",
+            "--bind-address=127.0.0.1", f"--secure-port={self.ports['apiserver']}",
+            "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
+            f"--tls-cert-file={p('apiserver.crt')}", f"--tls-private-key-file={p('apiserver.key')}",
+            f"--client-ca-file={p('ca.crt')}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={p('sa.pub')}",
+            f"--service-account-signing-key-file={p('sa.key')}",
+            f"--service-cluster-ip-range={SERVICE_IP.rsplit('.', 1)[0]}.0/24",
+            "--authorization-mode=Node,RBAC",
+            f"--enable-admission-plugins={ADMISSION_PLUGINS}",
+            "--allow-privileged=true", "--profiling=false", "--event-ttl=1h",
+            f"--cert-dir={self.state_dir / 'apiserver-certs'}",
+        ])  # fmt: skip
+
+    def _start_controllers(self) -> None:
+        p = self.pki.path
+        kcm_config = str(self.state_dir / "controller-manager.kubeconfig")
+        self.group.start("kube-controller-manager", [
+            str(tool("kube-controller-manager")),
+            f"--kubeconfig={kcm_config}", f"--authentication-kubeconfig={kcm_config}",
+            f"--authorization-kubeconfig={kcm_config}",
+            "--bind-address=127.0.0.1", f"--secure-port={self.ports['kcm']}",
+            "--leader-elect=false", "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={p('sa.key')}", f"--root-ca-file={p('ca.crt')}",
+            f"--cluster-signing-cert-file={p('ca.crt')}", f"--cluster-signing-key-file={p('ca.key')}",
+            f"--cert-dir={self.state_dir / 'kcm-certs'}",
+        ])  # fmt: skip
+        sched_config = str(self.state_dir / "scheduler.kubeconfig")
+        self.group.start("kube-scheduler", [
+            str(tool("kube-scheduler")),
+            f"--kubeconfig={sched_config}", f"--authentication-kubeconfig={sched_config}",
+            f"--authorization-kubeconfig={sched_config}",
+            "--bind-address=127.0.0.1", f"--secure-port={self.ports['sched']}",
+            "--leader-elect=false", f"--cert-dir={self.state_dir / 'scheduler-certs'}",
+        ])  # fmt: skip
+
+    def _start_kwok(self) -> None:
+        config = self.state_dir / "kwok.yaml"
+        config.write_text(crds.kwok_stages())
+        self.group.start("kwok", [
+            str(tool("kwok")), f"--kubeconfig={self.state_dir / 'kwok.kubeconfig'}",
+            f"--config={config}", "--manage-all-nodes=false",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            "--cidr=10.244.0.0/16", "--node-ip=10.0.0.1", "--node-lease-duration-seconds=40",
+            f"--server-address=127.0.0.1:{self.ports['kwok']}",
+        ])  # fmt: skip
+
+    def _create_nodes(self) -> None:
+        resources = {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "100Gi"}
+        nodes = [
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": f"kwok-node-{index}",
+                    "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                    "labels": {
+                        "kubernetes.io/hostname": f"kwok-node-{index}",
+                        "kubernetes.io/os": "linux",
+                        "kubernetes.io/arch": "amd64",
+                        "type": "kwok",
+                        "topology.kubernetes.io/zone": f"zone-{index}",
+                    },
+                },
+                "status": {"allocatable": resources, "capacity": resources},
+            }
+            for index in range(NODE_COUNT)
+        ]
+        storage_class = {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {
+                "name": "standard",
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            "provisioner": "kwok.x-k8s.io/none",
+            "volumeBindingMode": "WaitForFirstConsumer",
+        }
+        self.apply([*nodes, storage_class])
+
+    def _nodes_ready(self) -> bool:
+        nodes = json.loads(self.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+        ready = [
+            n for n in nodes
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
+        ]  # fmt: skip
+        return len(ready) == NODE_COUNT
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _write_kubeconfig(self, path: Path, identity: str) -> None:
+        def b64(name: str) -> str:
+            return base64.b64encode(self.pki.path(name).read_bytes()).decode()
+
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "catalog-test", "cluster": {"server": self.server, "certificate-authority-data": b64("ca.crt")}}],
+            "users": [{"name": identity, "user": {"client-certificate-data": b64(f"{identity}.crt"), "client-key-data": b64(f"{identity}.key")}}],
+            "contexts": [{"name": "catalog-test", "context": {"cluster": "catalog-test", "user": identity}}],
+            "current-context": "catalog-test",
+        }  # fmt: skip
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+
+    def _get(self, url: str, *, admin: bool = False) -> bool:
+        context = None
+        if url.startswith("https"):
+            if admin:
+                context = ssl.create_default_context(cafile=self.pki.ca_cert)
+                context.load_cert_chain(self.pki.path("admin.crt"), self.pki.path("admin.key"))
+            else:  # the controllers' self-signed serving certs; /healthz is always allowed
+                context = ssl._create_unverified_context()  # noqa: S323
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310
+            return response.status == 200
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None):
+        return run([tool("kubectl"), f"--kubeconfig={self.kubeconfig}", *args], check=check, input=input)
+
+    def apply(self, documents: list[dict]) -> None:
+        """Server-side apply (the CRDs are too large for the client-side annotation)."""
+        manifest = "\n---\n".join(json.dumps(document) for document in documents)
+        self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=catalog-tests", "-f", "-", input=manifest)
+
+    def apply_crds(self) -> None:
+        files = crds.crd_files()
+        self.kubectl(
+            "apply", "--server-side", "--force-conflicts", "--field-manager=catalog-tests",
+            *(f"--filename={file}" for file in files),
+        )  # fmt: skip
+        self.kubectl("wait", "--for=condition=Established", "--timeout=120s", "crd", "--all")
+        # The aggregated OpenAPI document lags the Established condition by a moment.
+        _wait("CRDs in /openapi/v2", self._openapi_has_crds, 60, self)
+
+    def _openapi_has_crds(self) -> bool:
+        """Every served version of every CRD has a definition in /openapi/v2 (kubeconform's source)."""
+        crd_list = json.loads(self.kubectl("get", "crd", "-o", "json").stdout)["items"]
+        wanted = {
+            (crd["spec"]["group"], version["name"], crd["spec"]["names"]["kind"])
+            for crd in crd_list
+            for version in crd["spec"]["versions"]
+            if version["served"]
+        }
+        swagger = json.loads(self.kubectl("get", "--raw", "/openapi/v2").stdout)
+        published = {
+            (gvk["group"], gvk["version"], gvk["kind"])
+            for definition in swagger["definitions"].values()
+            for gvk in definition.get("x-kubernetes-group-version-kind", [])
+        }
+        return wanted <= published
+
+def _cli(argv: list[str]) -> int:
+    command = argv[0] if argv else "status"
+    record = json.loads(DETACHED_RECORD.read_text()) if DETACHED_RECORD.exists() else None
+    if command == "up":
+        if record and processes.read_pidfile(Path(record["state_dir"])):
+            print(f"control plane already up: {record['server']} (KUBECONFIG={KUBECONFIG})")
+            return 0
+        plane = ControlPlane(detached=True).start()
+        TOOLS_DIR.mkdir(exist_ok=True)
+        shutil.copy(plane.kubeconfig, KUBECONFIG)
+        DETACHED_RECORD.write_text(json.dumps({"state_dir": str(plane.state_dir), "server": plane.server}))
+        print(f"control plane up in {plane.startup_seconds['total']}s at {plane.server}")
+        print(f"  export KUBECONFIG={KUBECONFIG}    # stop with: make cluster-down")
+        return 0
+    if command == "down":
+        if record:
+            state_dir = Path(record["state_dir"])
+            pids = processes.read_pidfile(state_dir)
+            if pids:
+                processes.stop_children([processes.Child(**c) for c in pids["children"]])
+            shutil.rmtree(state_dir, ignore_errors=True)
+        DETACHED_RECORD.unlink(missing_ok=True)
+        KUBECONFIG.unlink(missing_ok=True)
+        print("control plane down")
+        return 0
+    if command == "status":
+        up = bool(record and processes.read_pidfile(Path(record["state_dir"])))
+        print(f"control plane {'up at ' + record['server'] if up else 'down'}")
+        return 0 if up else 3
+    print("usage: python -m tests.platform.controlplane up|down|status", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_cli(sys.argv[1:]))
