@@ -48,7 +48,8 @@ def control_plane():
             os.environ.pop("KUBECONFIG", None)
         else:
             os.environ["KUBECONFIG"] = previous
-        plane.stop()
+        survivors = plane.stop()
+        assert not survivors, f"control-plane processes survived the session: {survivors}"
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait(what: str, check, timeout: float, plane: ControlPlane) -> None:
+def _wait(what: str, check, timeout: float, plane: ControlPlane, interval: float = 0.2) -> None:
     deadline = time.monotonic() + timeout
     while True:
         failed = plane.group.failed()
@@ -56,7 +56,7 @@ def _wait(what: str, check, timeout: float, plane: ControlPlane) -> None:
             pass
         if time.monotonic() > deadline:
             raise TimeoutError(f"control plane: {what} not ready after {timeout:.0f}s")
-        time.sleep(0.2)
+        time.sleep(interval)
 
 
 class ControlPlane:
@@ -90,9 +90,12 @@ class ControlPlane:
         self.startup_seconds["total"] = round(time.monotonic() - began, 1)
         return self
 
-    def stop(self) -> None:
+    def stop(self) -> list[int]:
+        """Stop every component and remove the state; return the pids still alive (none, or a bug)."""
+        pids = [child.pid for child in self.group.children]
         self.group.stop()
         shutil.rmtree(self.state_dir, ignore_errors=True)
+        return [pid for pid in pids if processes.alive(pid)]
 
     def __enter__(self) -> ControlPlane:
         return self.start()
@@ -273,7 +276,7 @@ class ControlPlane:
         )  # fmt: skip
         self.kubectl("wait", "--for=condition=Established", "--timeout=120s", "crd", "--all")
         # The aggregated OpenAPI document lags the Established condition by a moment.
-        _wait("CRDs in /openapi/v2", self._openapi_has_crds, 60, self)
+        _wait("CRDs in /openapi/v2", self._openapi_has_crds, 60, self, interval=1.0)
 
     def _openapi_has_crds(self) -> bool:
         """Every served version of every CRD has a definition in /openapi/v2 (kubeconform's source)."""

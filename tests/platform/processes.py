@@ -103,34 +103,30 @@ class ProcessGroup:
 
 
 def stop_children(children: list[Child], timeout: float = 5.0) -> None:
-    """SIGTERM each child's process group in reverse start order, then SIGKILL what is left.
-    A pid is only signalled while its command line still names the recorded executable."""
-    ours = [c for c in reversed(children) if alive(c.pid) and c.executable in _cmdline(c.pid)]
-    for child in ours:
-        try:
-            os.killpg(child.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + timeout
-    while any(alive(c.pid) for c in ours) and time.monotonic() < deadline:
-        _reap()
-        time.sleep(0.1)
-    for child in ours:
-        if alive(child.pid):
+    """Stop each child's process group in reverse start order (the apiserver before etcd, or it
+    stalls on its storage): SIGTERM, then SIGKILL after `timeout`. A pid is only signalled while
+    its command line still names the recorded executable, so a reused pid is never hit."""
+    for child in reversed(children):
+        if not (alive(child.pid) and child.executable in _cmdline(child.pid)):
+            continue
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
             try:
-                os.killpg(child.pid, signal.SIGKILL)
+                os.killpg(child.pid, sig)
             except ProcessLookupError:
-                pass
-    while any(alive(c.pid) for c in ours) and time.monotonic() < deadline + 5:
-        _reap()
-        time.sleep(0.05)
-    _reap()
+                break
+            deadline = time.monotonic() + wait
+            while alive(child.pid) and time.monotonic() < deadline:
+                _reap(child.pid)
+                time.sleep(0.05)
+            if not alive(child.pid):
+                break
+        _reap(child.pid)
 
 
-def _reap() -> None:
+def _reap(pid: int) -> None:
+    """Collect `pid` if it is our exited child (else it stays a zombie and looks alive to kill(0))."""
     try:
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
+        os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
 
