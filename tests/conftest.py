@@ -9,7 +9,9 @@ import uuid
 
 import pytest
 
-from tests.platform.controlplane import ControlPlane
+from tests.platform.controlplane import KUBECONFIG as SHARED_KUBECONFIG
+from tests.platform.controlplane import ControlPlane, claim_shared_kubeconfig
+from tests.platform.schemas import ensure_schemas, kubeconform_args, schemas_cached
 from tests.platform.toolbox import CONTROL_PLANE_BINARIES, missing
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -34,11 +36,13 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(scope="session")
 def control_plane():
     """etcd + kube-apiserver + controller-manager + scheduler + kwok nodes, CRDs installed.
-    KUBECONFIG points at it for the session, so subprocesses (kubectl, helm, ansible) find it."""
+    KUBECONFIG points at it for the session, so subprocesses (kubectl, helm, ansible) find it;
+    .tools/kubeconfig too, unless a `make cluster-up` plane is running (that one keeps it)."""
     absent = missing(CONTROL_PLANE_BINARIES)
     if absent:
         skip_or_fail(f"cluster tier needs `make tools` (.tools/bin lacks {', '.join(absent)})")
     plane = ControlPlane().start()
+    claimed = claim_shared_kubeconfig(plane)
     previous = os.environ.get("KUBECONFIG")
     os.environ["KUBECONFIG"] = str(plane.kubeconfig)
     try:
@@ -48,8 +52,22 @@ def control_plane():
             os.environ.pop("KUBECONFIG", None)
         else:
             os.environ["KUBECONFIG"] = previous
+        if claimed:
+            SHARED_KUBECONFIG.unlink(missing_ok=True)
         survivors = plane.stop()
         assert not survivors, f"control-plane processes survived the session: {survivors}"
+
+
+@pytest.fixture(scope="session")
+def kubeconform(request) -> list[str]:
+    """kubeconform's command line with only local, strict schemas (built-in kinds and our CRDs).
+    The schemas are cached in .tools/schemas per pin set; only a cache miss starts the control
+    plane, so the static tier stays fast once the cluster tier has run."""
+    if missing(["kubeconform"]):
+        skip_or_fail("static tier needs `make tools` (.tools/bin lacks kubeconform)")
+    if not schemas_cached():
+        ensure_schemas(request.getfixturevalue("control_plane"))
+    return kubeconform_args()
 
 
 @pytest.fixture
@@ -60,7 +78,11 @@ def new_namespace(control_plane):
 
     def create(**labels: str) -> str:
         name = f"t-{uuid.uuid4().hex[:10]}"
-        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+        namespace = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": labels},
+        }
         control_plane.apply([namespace])
         created.append(name)
         deadline = time.monotonic() + 30

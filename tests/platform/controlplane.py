@@ -5,7 +5,6 @@ kwok fake nodes. `python -m tests.platform.controlplane up|down|status` drives i
 from __future__ import annotations
 
 import atexit
-import base64
 import json
 import shutil
 import socket
@@ -18,20 +17,13 @@ from pathlib import Path
 
 import yaml
 
-from tests.platform import crds, processes
-from tests.platform.pki import SERVICE_IP, create_pki
+from tests.platform import components, crds, processes
+from tests.platform.pki import create_pki
 from tests.platform.toolbox import CONTROL_PLANE_BINARIES, TOOLS_DIR, missing, run, tool
 
 STATE_PREFIX = "catalog-controlplane-"
 DETACHED_RECORD = TOOLS_DIR / "cluster.json"
 KUBECONFIG = TOOLS_DIR / "kubeconfig"
-ADMISSION_PLUGINS = (
-    "NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,DefaultTolerationSeconds,"
-    "PodSecurity,Priority,RuntimeClass,StorageObjectInUseProtection,PersistentVolumeClaimResize,"
-    "DefaultIngressClass,TaintNodesByCondition,NodeRestriction,CertificateApproval,"
-    "CertificateSigning,CertificateSubjectRestriction,MutatingAdmissionWebhook,"
-    "ValidatingAdmissionPolicy,ValidatingAdmissionWebhook,ResourceQuota"
-)
 NODE_COUNT = 2
 
 
@@ -69,7 +61,9 @@ class ControlPlane:
         self.state_dir = Path(tempfile.mkdtemp(prefix=STATE_PREFIX))
         self.group = processes.ProcessGroup(self.state_dir, detached=detached)
         self.kubeconfig = self.state_dir / "admin.kubeconfig"
-        self.ports = {name: _free_port() for name in ("etcd", "peer", "apiserver", "kcm", "sched", "kwok")}
+        self.ports = {
+            name: _free_port() for name in ("etcd", "peer", "apiserver", "kcm", "sched", "kwok")
+        }
         self.server = f"https://127.0.0.1:{self.ports['apiserver']}"
         self.startup_seconds: dict[str, float] = {}
 
@@ -107,123 +101,47 @@ class ControlPlane:
         self.startup_seconds[step] = round(time.monotonic() - began, 1)
 
     def _start(self, began: float) -> None:
-        pki = create_pki(self.state_dir / "pki")
-        self.pki = pki
-        for identity in ("admin", "controller-manager", "scheduler", "kwok"):
-            self._write_kubeconfig(self.state_dir / f"{identity}.kubeconfig", identity)
-        self._start_etcd()
+        self.pki = create_pki(self.state_dir / "pki")
+        for identity in components.IDENTITIES:
+            config = components.kubeconfig(self.server, self.pki, identity)
+            path = self.state_dir / f"{identity}.kubeconfig"
+            path.write_text(yaml.safe_dump(config))
+            path.chmod(0o600)
+        layout = components.Layout(self.state_dir, self.pki, self.ports)
+        self.group.start("etcd", components.etcd(layout))
         _wait("etcd", lambda: self._get(f"http://127.0.0.1:{self.ports['etcd']}/health"), 30, self)
         self._mark("etcd", began)
-        self._start_apiserver()
-        _wait("kube-apiserver /readyz", lambda: self._get(self.server + "/readyz", admin=True), 60, self)
+        self.group.start("kube-apiserver", components.kube_apiserver(layout))
+        _wait(
+            "kube-apiserver /readyz",
+            lambda: self._get(self.server + "/readyz", admin=True),
+            60,
+            self,
+        )
         self._mark("apiserver", began)
-        self._start_controllers()
-        self._start_kwok()
-        self._create_nodes()
-        _wait("kube-controller-manager", lambda: self._get(f"https://127.0.0.1:{self.ports['kcm']}/healthz"), 60, self)
-        _wait("kube-scheduler", lambda: self._get(f"https://127.0.0.1:{self.ports['sched']}/healthz"), 60, self)
+        self._start_components()
+        for name, port in (("kube-controller-manager", "kcm"), ("kube-scheduler", "sched")):
+            url = f"https://127.0.0.1:{self.ports[port]}/healthz"
+            _wait(name, lambda url=url: self._get(url), 60, self)
         _wait("nodes Ready", self._nodes_ready, 60, self)
-        _wait("default ServiceAccount", lambda: self.kubectl("get", "sa", "default", check=False).returncode == 0, 60, self)
+        _wait("default ServiceAccount", self._default_service_account, 60, self)
         self._mark("nodes", began)
         if self.install_crds:
             self.apply_crds()
             self._mark("crds", began)
 
     # -- components ----------------------------------------------------------------------------
-    def _start_etcd(self) -> None:
-        client, peer = (f"http://127.0.0.1:{self.ports[p]}" for p in ("etcd", "peer"))
-        self.group.start("etcd", [
-            str(tool("etcd")), "--name=default", f"--data-dir={self.state_dir / 'etcd'}",
-            f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
-            f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
-            f"--initial-cluster=default={peer}", "--unsafe-no-fsync", "--log-level=warn",
-            "--max-request-bytes=4194304",
-        ])  # fmt: skip
+    def _start_components(self) -> None:
+        layout = components.Layout(self.state_dir, self.pki, self.ports)
+        self.group.start("kube-controller-manager", components.kube_controller_manager(layout))
+        self.group.start("kube-scheduler", components.kube_scheduler(layout))
+        stages = self.state_dir / "kwok.yaml"
+        stages.write_text(crds.kwok_stages())
+        self.group.start("kwok", components.kwok(layout, stages))
+        self.apply([*components.fake_nodes(NODE_COUNT), components.default_storage_class()])
 
-    def _start_apiserver(self) -> None:
-        p = self.pki.path
-        self.group.start("kube-apiserver", [
-            str(tool("kube-apiserver")),
-            f"--etcd-servers=http://127.0.0.1:{self.ports['etcd']}",
-            "--bind-address=127.0.0.1", f"--secure-port={self.ports['apiserver']}",
-            "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
-            f"--tls-cert-file={p('apiserver.crt')}", f"--tls-private-key-file={p('apiserver.key')}",
-            f"--client-ca-file={p('ca.crt')}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={p('sa.pub')}",
-            f"--service-account-signing-key-file={p('sa.key')}",
-            f"--service-cluster-ip-range={SERVICE_IP.rsplit('.', 1)[0]}.0/24",
-            "--authorization-mode=Node,RBAC",
-            f"--enable-admission-plugins={ADMISSION_PLUGINS}",
-            "--allow-privileged=true", "--profiling=false", "--event-ttl=1h",
-            f"--cert-dir={self.state_dir / 'apiserver-certs'}",
-        ])  # fmt: skip
-
-    def _start_controllers(self) -> None:
-        p = self.pki.path
-        kcm_config = str(self.state_dir / "controller-manager.kubeconfig")
-        self.group.start("kube-controller-manager", [
-            str(tool("kube-controller-manager")),
-            f"--kubeconfig={kcm_config}", f"--authentication-kubeconfig={kcm_config}",
-            f"--authorization-kubeconfig={kcm_config}",
-            "--bind-address=127.0.0.1", f"--secure-port={self.ports['kcm']}",
-            "--leader-elect=false", "--use-service-account-credentials=true",
-            f"--service-account-private-key-file={p('sa.key')}", f"--root-ca-file={p('ca.crt')}",
-            f"--cluster-signing-cert-file={p('ca.crt')}", f"--cluster-signing-key-file={p('ca.key')}",
-            f"--cert-dir={self.state_dir / 'kcm-certs'}",
-        ])  # fmt: skip
-        sched_config = str(self.state_dir / "scheduler.kubeconfig")
-        self.group.start("kube-scheduler", [
-            str(tool("kube-scheduler")),
-            f"--kubeconfig={sched_config}", f"--authentication-kubeconfig={sched_config}",
-            f"--authorization-kubeconfig={sched_config}",
-            "--bind-address=127.0.0.1", f"--secure-port={self.ports['sched']}",
-            "--leader-elect=false", f"--cert-dir={self.state_dir / 'scheduler-certs'}",
-        ])  # fmt: skip
-
-    def _start_kwok(self) -> None:
-        config = self.state_dir / "kwok.yaml"
-        config.write_text(crds.kwok_stages())
-        self.group.start("kwok", [
-            str(tool("kwok")), f"--kubeconfig={self.state_dir / 'kwok.kubeconfig'}",
-            f"--config={config}", "--manage-all-nodes=false",
-            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            "--cidr=10.244.0.0/16", "--node-ip=10.0.0.1", "--node-lease-duration-seconds=40",
-            f"--server-address=127.0.0.1:{self.ports['kwok']}",
-        ])  # fmt: skip
-
-    def _create_nodes(self) -> None:
-        resources = {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "100Gi"}
-        nodes = [
-            {
-                "apiVersion": "v1",
-                "kind": "Node",
-                "metadata": {
-                    "name": f"kwok-node-{index}",
-                    "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                    "labels": {
-                        "kubernetes.io/hostname": f"kwok-node-{index}",
-                        "kubernetes.io/os": "linux",
-                        "kubernetes.io/arch": "amd64",
-                        "type": "kwok",
-                        "topology.kubernetes.io/zone": f"zone-{index}",
-                    },
-                },
-                "status": {"allocatable": resources, "capacity": resources},
-            }
-            for index in range(NODE_COUNT)
-        ]
-        storage_class = {
-            "apiVersion": "storage.k8s.io/v1",
-            "kind": "StorageClass",
-            "metadata": {
-                "name": "standard",
-                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
-            },
-            "provisioner": "kwok.x-k8s.io/none",
-            "volumeBindingMode": "WaitForFirstConsumer",
-        }
-        self.apply([*nodes, storage_class])
+    def _default_service_account(self) -> bool:
+        return self.kubectl("get", "serviceaccount", "default", check=False).returncode == 0
 
     def _nodes_ready(self) -> bool:
         nodes = json.loads(self.kubectl("get", "nodes", "-o", "json").stdout)["items"]
@@ -234,21 +152,6 @@ class ControlPlane:
         return len(ready) == NODE_COUNT
 
     # -- helpers -------------------------------------------------------------------------------
-    def _write_kubeconfig(self, path: Path, identity: str) -> None:
-        def b64(name: str) -> str:
-            return base64.b64encode(self.pki.path(name).read_bytes()).decode()
-
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "catalog-test", "cluster": {"server": self.server, "certificate-authority-data": b64("ca.crt")}}],
-            "users": [{"name": identity, "user": {"client-certificate-data": b64(f"{identity}.crt"), "client-key-data": b64(f"{identity}.key")}}],
-            "contexts": [{"name": "catalog-test", "context": {"cluster": "catalog-test", "user": identity}}],
-            "current-context": "catalog-test",
-        }  # fmt: skip
-        path.write_text(yaml.safe_dump(config))
-        path.chmod(0o600)
-
     def _get(self, url: str, *, admin: bool = False) -> bool:
         context = None
         if url.startswith("https"):
@@ -261,12 +164,22 @@ class ControlPlane:
             return response.status == 200
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None):
-        return run([tool("kubectl"), f"--kubeconfig={self.kubeconfig}", *args], check=check, input=input)
+        return run(
+            [tool("kubectl"), f"--kubeconfig={self.kubeconfig}", *args], check=check, input=input
+        )
 
     def apply(self, documents: list[dict]) -> None:
         """Server-side apply (the CRDs are too large for the client-side annotation)."""
         manifest = "\n---\n".join(json.dumps(document) for document in documents)
-        self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=catalog-tests", "-f", "-", input=manifest)
+        self.kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=catalog-tests",
+            "-f",
+            "-",
+            input=manifest,
+        )
 
     def apply_crds(self) -> None:
         files = crds.crd_files()
@@ -295,17 +208,35 @@ class ControlPlane:
         }
         return wanted <= published
 
+
+def claim_shared_kubeconfig(plane: ControlPlane) -> bool:
+    """Copy `plane`'s kubeconfig to .tools/kubeconfig, unless a `make cluster-up` plane owns it."""
+    record = json.loads(DETACHED_RECORD.read_text()) if DETACHED_RECORD.exists() else None
+    if _detached_running(record):
+        return False
+    TOOLS_DIR.mkdir(exist_ok=True)
+    shutil.copy(plane.kubeconfig, KUBECONFIG)
+    return True
+
+
+def _detached_running(record: dict | None) -> bool:
+    pids = processes.read_pidfile(Path(record["state_dir"])) if record else None
+    return bool(pids) and all(processes.alive(child["pid"]) for child in pids["children"])
+
+
 def _cli(argv: list[str]) -> int:
     command = argv[0] if argv else "status"
     record = json.loads(DETACHED_RECORD.read_text()) if DETACHED_RECORD.exists() else None
     if command == "up":
-        if record and processes.read_pidfile(Path(record["state_dir"])):
+        if _detached_running(record):
             print(f"control plane already up: {record['server']} (KUBECONFIG={KUBECONFIG})")
             return 0
         plane = ControlPlane(detached=True).start()
         TOOLS_DIR.mkdir(exist_ok=True)
         shutil.copy(plane.kubeconfig, KUBECONFIG)
-        DETACHED_RECORD.write_text(json.dumps({"state_dir": str(plane.state_dir), "server": plane.server}))
+        DETACHED_RECORD.write_text(
+            json.dumps({"state_dir": str(plane.state_dir), "server": plane.server})
+        )
         print(f"control plane up in {plane.startup_seconds['total']}s at {plane.server}")
         print(f"  export KUBECONFIG={KUBECONFIG}    # stop with: make cluster-down")
         return 0
@@ -321,7 +252,7 @@ def _cli(argv: list[str]) -> int:
         print("control plane down")
         return 0
     if command == "status":
-        up = bool(record and processes.read_pidfile(Path(record["state_dir"])))
+        up = _detached_running(record)
         print(f"control plane {'up at ' + record['server'] if up else 'down'}")
         return 0 if up else 3
     print("usage: python -m tests.platform.controlplane up|down|status", file=sys.stderr)

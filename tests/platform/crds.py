@@ -125,7 +125,9 @@ def _structural_copy(file: Path, module: str) -> Path:
     target = FIXED_CRD_CACHE / module.replace("/", "_") / (file.stem + ".json")
     if not target.exists():
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        loader.add_constructor("tag:yaml.org,2002:value", lambda ld, node: ld.construct_scalar(node))
+        loader.add_constructor(
+            "tag:yaml.org,2002:value", lambda ld, node: ld.construct_scalar(node)
+        )
         crd = yaml.load(file.read_text(), Loader=loader)  # noqa: S506 - a safe loader
         for version in crd["spec"]["versions"]:
             _make_structural(version["schema"]["openAPIV3Schema"])

@@ -55,7 +55,7 @@ def _write_key(path: Path, key) -> None:
 
 
 def _sign(subject, issuer, public_key, issuer_key, extensions) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)

@@ -3,6 +3,7 @@ signals, and a sweep of pid files left by harnesses that died."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -125,10 +126,8 @@ def stop_children(children: list[Child], timeout: float = 5.0) -> None:
 
 def _reap(pid: int) -> None:
     """Collect `pid` if it is our exited child (else it stays a zombie and looks alive to kill(0))."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def read_pidfile(state_dir: Path) -> dict | None:

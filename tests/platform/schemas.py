@@ -75,7 +75,9 @@ class _Converter:
                 out[key] = {name: self.convert(prop, stack) for name, prop in value.items()}
             else:
                 out[key] = self.convert(value, stack)
-        open_object = node.get("x-kubernetes-preserve-unknown-fields") or "additionalProperties" in node
+        open_object = (
+            node.get("x-kubernetes-preserve-unknown-fields") or "additionalProperties" in node
+        )
         if "properties" in node and not open_object:
             out["additionalProperties"] = False
         # Rendered manifests carry explicit nulls (creationTimestamp: null) that the API accepts.
@@ -105,10 +107,14 @@ def write_schemas(swagger: dict, target: Path) -> int:
     return count
 
 
+def schemas_cached() -> bool:
+    return (schema_dir() / "apps" / "deployment_v1.json").exists()
+
+
 def ensure_schemas(plane) -> Path:
     """Generate the schemas from `plane` unless the cache for the current pins exists."""
     target = schema_dir()
-    if not (target / "apps" / "deployment_v1.json").exists():
+    if not schemas_cached():
         swagger = json.loads(plane.kubectl("get", "--raw", "/openapi/v2").stdout)
         write_schemas(swagger, target)
     return target

@@ -95,7 +95,9 @@ def limited_namespace(control_plane, new_namespace):
     control_plane.apply([quota, limits])
     deadline = time.monotonic() + 30
     while True:
-        status = control_plane.kubectl("get", "resourcequota", "quota", "-n", namespace, "-o", "json")
+        status = control_plane.kubectl(
+            "get", "resourcequota", "quota", "-n", namespace, "-o", "json"
+        )
         if json.loads(status.stdout).get("status", {}).get("used"):
             return namespace
         assert time.monotonic() < deadline, "the quota controller never counted usage"
@@ -107,7 +109,9 @@ def limited_namespace(control_plane, new_namespace):
     [
         pytest.param({}, None, id="defaults-from-limitrange-admitted"),
         pytest.param(
-            {"limits": {"cpu": "2"}}, "maximum cpu usage per Container is 500m", id="cpu-above-limitrange-max"
+            {"limits": {"cpu": "2"}},
+            "maximum cpu usage per Container is 500m",
+            id="cpu-above-limitrange-max",
         ),
         pytest.param(
             {"requests": {"memory": "300Mi"}, "limits": {"memory": "300Mi"}},
@@ -121,7 +125,9 @@ def test_quota_and_limitrange_admission(control_plane, limited_namespace, resour
 
     if refusal is None:
         assert result.returncode == 0, result.stderr
-        created = json.loads(control_plane.kubectl("get", "pod", "p", "-n", limited_namespace, "-o", "json").stdout)
+        created = json.loads(
+            control_plane.kubectl("get", "pod", "p", "-n", limited_namespace, "-o", "json").stdout
+        )
         assert created["spec"]["containers"][0]["resources"]["limits"]["memory"] == "64Mi"
     else:
         assert result.returncode != 0
@@ -140,7 +146,9 @@ def test_quota_refuses_pod_count_beyond_hard_limit(control_plane, limited_namesp
     [
         pytest.param({}, RESTRICTED_SECURITY, None, id="restricted-compliant-admitted"),
         pytest.param({}, {"privileged": True}, "securityContext.privileged=true", id="privileged"),
-        pytest.param({"hostNetwork": True}, RESTRICTED_SECURITY, "host namespaces", id="host-network"),
+        pytest.param(
+            {"hostNetwork": True}, RESTRICTED_SECURITY, "host namespaces", id="host-network"
+        ),
         pytest.param({}, None, "allowPrivilegeEscalation != false", id="no-security-context"),
         pytest.param(
             {},
@@ -203,11 +211,15 @@ def reader_account(control_plane, new_namespace):
         pytest.param("create", "workflows.argoproj.io", "own", False, id="crd-resource-denied"),
     ],
 )
-def test_rbac_can_i_for_service_account(control_plane, reader_account, verb, resource, where, allowed):
+def test_rbac_can_i_for_service_account(
+    control_plane, reader_account, verb, resource, where, allowed
+):
     namespace = reader_account if where == "own" else where
     subject = f"--as=system:serviceaccount:{reader_account}:reader"
 
-    result = control_plane.kubectl("auth", "can-i", verb, resource, "-n", namespace, subject, check=False)
+    result = control_plane.kubectl(
+        "auth", "can-i", verb, resource, "-n", namespace, subject, check=False
+    )
 
     assert result.stdout.strip() == ("yes" if allowed else "no"), result.stderr
     assert result.returncode == (0 if allowed else 1)

@@ -23,13 +23,20 @@ SERVICE_MONITOR = {
     "apiVersion": "monitoring.coreos.com/v1",
     "kind": "ServiceMonitor",
     "metadata": {"name": "catalog"},
-    "spec": {"selector": {"matchLabels": {"app": "catalog"}}, "endpoints": [{"port": "http", "path": "/metrics"}]},
+    "spec": {
+        "selector": {"matchLabels": {"app": "catalog"}},
+        "endpoints": [{"port": "http", "path": "/metrics"}],
+    },
 }
 PROMETHEUS_RULE = {
     "apiVersion": "monitoring.coreos.com/v1",
     "kind": "PrometheusRule",
     "metadata": {"name": "catalog"},
-    "spec": {"groups": [{"name": "catalog", "rules": [{"alert": "CatalogDown", "expr": "up == 0", "for": "5m"}]}]},
+    "spec": {
+        "groups": [
+            {"name": "catalog", "rules": [{"alert": "CatalogDown", "expr": "up == 0", "for": "5m"}]}
+        ]
+    },
 }
 HTTP_ROUTE = {
     "apiVersion": "gateway.networking.k8s.io/v1",
@@ -37,7 +44,12 @@ HTTP_ROUTE = {
     "metadata": {"name": "catalog"},
     "spec": {
         "parentRefs": [{"name": "gateway"}],
-        "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": [{"name": "catalog", "port": 80}]}],
+        "rules": [
+            {
+                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                "backendRefs": [{"name": "catalog", "port": 80}],
+            }
+        ],
     },
 }
 APPLICATION = {
@@ -46,7 +58,11 @@ APPLICATION = {
     "metadata": {"name": "catalog-dev"},
     "spec": {
         "project": "catalog",
-        "source": {"repoURL": "https://git.example/catalog.git", "path": "apps/catalog/chart", "targetRevision": "main"},
+        "source": {
+            "repoURL": "https://git.example/catalog.git",
+            "path": "apps/catalog/chart",
+            "targetRevision": "main",
+        },
         "destination": {"server": "https://kubernetes.default.svc", "namespace": "catalog-dev"},
     },
 }
@@ -83,7 +99,9 @@ CASES = [
         id="workflow-misspelled-field",
     ),
     pytest.param(
-        broken(WORKFLOW, ("spec", "templates"), "main"), "spec.templates: Invalid value", id="workflow-wrong-type"
+        broken(WORKFLOW, ("spec", "templates"), "main"),
+        "spec.templates: Invalid value",
+        id="workflow-wrong-type",
     ),
     pytest.param(SERVICE_MONITOR, None, id="servicemonitor-valid"),
     pytest.param(

@@ -79,14 +79,18 @@ def test_sweep_stops_processes_of_a_dead_harness(tmp_path):
     state_dir.mkdir()
     sleeper = subprocess.Popen(["sleep", "300"], start_new_session=True)
     record = {
-        "owner": 2**22 + 1,  # above pid_max's default: never a live process
+        "owner": 2**22 + 1,  # above the kernel's PID_MAX_LIMIT (2**22): never a live process
         "detached": False,
         "children": [{"name": "sleeper", "pid": sleeper.pid, "executable": "sleep"}],
     }
     (state_dir / processes.PIDFILE).write_text(json.dumps(record))
 
-    swept = processes.sweep_stale(tmp_path, "catalog-controlplane-")
+    try:
+        swept = processes.sweep_stale(tmp_path, "catalog-controlplane-")
 
-    assert swept == [state_dir]
-    sleeper.wait(timeout=10)
-    assert not state_dir.exists()
+        assert swept == [state_dir]
+        assert wait_gone([sleeper.pid]) == []
+        assert not state_dir.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait(timeout=5)

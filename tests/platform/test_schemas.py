@@ -8,10 +8,6 @@ import subprocess
 import pytest
 import yaml
 
-from tests.conftest import skip_or_fail
-from tests.platform.schemas import ensure_schemas, kubeconform_args
-from tests.platform.toolbox import missing
-
 pytestmark = pytest.mark.cluster
 
 DEPLOYMENT = """
@@ -68,30 +64,36 @@ def edited(manifest: str, path: tuple, value) -> str:
     return yaml.safe_dump(document)
 
 
-@pytest.fixture(scope="module")
-def kubeconform(control_plane):
-    if missing(["kubeconform"]):
-        skip_or_fail("static tier needs `make tools` (.tools/bin lacks kubeconform)")
-    ensure_schemas(control_plane)
-    return kubeconform_args()
-
-
 @pytest.mark.parametrize(
     ("manifest", "error"),
     [
         pytest.param(DEPLOYMENT, None, id="deployment-valid"),
-        pytest.param(edited(DEPLOYMENT, ("spec", "replicas"), "2"), "replicas", id="deployment-replicas-string"),
         pytest.param(
-            edited(DEPLOYMENT, ("spec", "template", "spec", "containers", 0, "imagePullPolicy2"), "Always"),
+            edited(DEPLOYMENT, ("spec", "replicas"), "2"),
+            "replicas",
+            id="deployment-replicas-string",
+        ),
+        pytest.param(
+            edited(
+                DEPLOYMENT,
+                ("spec", "template", "spec", "containers", 0, "imagePullPolicy2"),
+                "Always",
+            ),
             "imagePullPolicy2",
             id="deployment-unknown-field",
         ),
         pytest.param(WORKFLOW_TEMPLATE, None, id="workflowtemplate-valid"),
         pytest.param(
-            edited(WORKFLOW_TEMPLATE, ("spec", "entrypont"), "main"), "entrypont", id="workflowtemplate-misspelled"
+            edited(WORKFLOW_TEMPLATE, ("spec", "entrypont"), "main"),
+            "entrypont",
+            id="workflowtemplate-misspelled",
         ),
         pytest.param(HTTP_ROUTE, None, id="httproute-valid"),
-        pytest.param(edited(HTTP_ROUTE, ("spec", "hostnames"), "catalog.local"), "hostnames", id="httproute-wrong-type"),
+        pytest.param(
+            edited(HTTP_ROUTE, ("spec", "hostnames"), "catalog.local"),
+            "hostnames",
+            id="httproute-wrong-type",
+        ),
         pytest.param(SERVICE_MONITOR, None, id="servicemonitor-valid"),
         pytest.param(
             edited(SERVICE_MONITOR, ("spec", "endpoints", 0, "scrapeInterval"), "30s"),
@@ -101,7 +103,9 @@ def kubeconform(control_plane):
     ],
 )
 def test_kubeconform_offline_schemas(kubeconform, manifest, error):
-    result = subprocess.run([*kubeconform, "-"], input=manifest, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [*kubeconform, "-"], input=manifest, capture_output=True, text=True, check=False
+    )
 
     if error is None:
         assert result.returncode == 0, result.stdout + result.stderr
@@ -114,7 +118,9 @@ def test_kubeconform_offline_schemas(kubeconform, manifest, error):
 def test_kubeconform_refuses_unknown_kind(kubeconform):
     unknown = "apiVersion: example.invalid/v1\nkind: Gadget\nmetadata: {name: x}\n"
 
-    result = subprocess.run([*kubeconform, "-"], input=unknown, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [*kubeconform, "-"], input=unknown, capture_output=True, text=True, check=False
+    )
 
     assert result.returncode != 0
     assert "could not find schema for Gadget" in result.stdout + result.stderr

@@ -32,7 +32,9 @@ def missing(names: tuple[str, ...] | list[str]) -> list[str]:
 def go() -> str:
     found = shutil.which("go")
     if found is None:
-        raise RuntimeError("go not found on PATH: the CRD source modules come from the Go module cache")
+        raise RuntimeError(
+            "go not found on PATH: the CRD source modules come from the Go module cache"
+        )
     return found
 
 
