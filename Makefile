@@ -14,16 +14,17 @@ VENV_STAMP := $(VENV)/.installed
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(VENV_STAMP): $(CATALOG)/pyproject.toml $(CATALOG)/constraints.txt
+$(VENV_STAMP): pyproject.toml $(CATALOG)/pyproject.toml $(CATALOG)/constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
 	  echo "make: Python 3.11+ is needed; $(PYTHON) is $$($(PYTHON) -V 2>&1). Run: make PYTHON=python3.11 ..." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CATALOG)/constraints.txt pip
-	$(BIN)/pip install --quiet --disable-pip-version-check -c $(CATALOG)/constraints.txt -e '$(CATALOG)[test,lint]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c $(CATALOG)/constraints.txt \
+	  -e '$(CATALOG)[test,lint]' --group platform
 	@touch $@
 
 .PHONY: venv
-venv: $(VENV_STAMP) ## Create .venv with the service and its test tools (pinned).
+venv: $(VENV_STAMP) ## Create .venv: the service, its test tools and the platform-test packages (pinned).
 
 .PHONY: run
 run: venv ## Serve the API on SQLite (var/) with demo data; Ctrl-C stops it.
@@ -45,7 +46,7 @@ token: venv ## Print a development JWT (catalog:read catalog:write) on the last 
 .PHONY: lint
 lint: venv ## ruff, mypy and bandit over the service.
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check $(CATALOG)
+	$(BIN)/ruff format --check $(CATALOG) tests
 	$(BIN)/mypy
 	$(BIN)/bandit --quiet --recursive $(CATALOG)/src --exclude $(CATALOG)/src/catalog/migrations
 
@@ -53,11 +54,9 @@ lint: venv ## ruff, mypy and bandit over the service.
 test: lint ## Lint, then the whole pytest suite (every tier; CI=true fails on any skip).
 	$(BIN)/pytest
 
-.PHONY: bench
-bench: venv ## Load-test the API beside bare Sanic and raw asyncpg (~10 min; BENCH_QUICK=1 for ~2).
-	@command -v wrk >/dev/null || { echo "make: bench needs wrk (apt-get install wrk)" >&2; exit 1; }
-	$(BIN)/python -m bench
-
 .PHONY: clean
 clean: ## Remove the virtualenv and local state (var/).
 	rm -rf $(VENV) var
+
+# make tools, cluster-up, cluster-down: the Go-built toolchain and the test control plane.
+include tools/tools.mk

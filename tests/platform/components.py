@@ -1,0 +1,162 @@
+"""What each control-plane component is started with, and the objects the harness creates."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.platform.pki import SERVICE_IP, Pki
+from tests.platform.toolbox import tool
+
+ADMISSION_PLUGINS = (
+    "NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,DefaultTolerationSeconds,"
+    "PodSecurity,Priority,RuntimeClass,StorageObjectInUseProtection,PersistentVolumeClaimResize,"
+    "DefaultIngressClass,TaintNodesByCondition,NodeRestriction,CertificateApproval,"
+    "CertificateSigning,CertificateSubjectRestriction,MutatingAdmissionWebhook,"
+    "ValidatingAdmissionPolicy,ValidatingAdmissionWebhook,ResourceQuota"
+)
+# Identities with a kubeconfig each; kwok stands in for every kubelet.
+IDENTITIES = ("admin", "controller-manager", "scheduler", "kwok")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where one control plane keeps its state and which loopback ports it uses."""
+
+    state_dir: Path
+    pki: Pki
+    ports: dict[str, int]
+
+    def kubeconfig(self, identity: str) -> Path:
+        return self.state_dir / f"{identity}.kubeconfig"
+
+
+def etcd(layout: Layout) -> list[str]:
+    client, peer = (f"http://127.0.0.1:{layout.ports[p]}" for p in ("etcd", "peer"))
+    return [
+        str(tool("etcd")), "--name=default", f"--data-dir={layout.state_dir / 'etcd'}",
+        f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
+        f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=default={peer}", "--unsafe-no-fsync", "--log-level=warn",
+        "--max-request-bytes=4194304",  # Argo's full Workflow CRD is close to the 1.5 MiB default
+    ]  # fmt: skip
+
+
+def kube_apiserver(layout: Layout) -> list[str]:
+    p = layout.pki.path
+    return [
+        str(tool("kube-apiserver")),
+        f"--etcd-servers=http://127.0.0.1:{layout.ports['etcd']}",
+        "--bind-address=127.0.0.1", f"--secure-port={layout.ports['apiserver']}",
+        # Endpoints may not hold a loopback address, so the `kubernetes` Service gets none.
+        "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
+        f"--tls-cert-file={p('apiserver.crt')}", f"--tls-private-key-file={p('apiserver.key')}",
+        f"--client-ca-file={p('ca.crt')}",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-account-key-file={p('sa.pub')}",
+        f"--service-account-signing-key-file={p('sa.key')}",
+        f"--service-cluster-ip-range={SERVICE_IP.rsplit('.', 1)[0]}.0/24",
+        "--authorization-mode=Node,RBAC",
+        f"--enable-admission-plugins={ADMISSION_PLUGINS}",
+        "--allow-privileged=true", "--profiling=false", "--event-ttl=1h",
+        f"--cert-dir={layout.state_dir / 'apiserver-certs'}",
+    ]  # fmt: skip
+
+
+def _kubeconfig_flags(layout: Layout, identity: str) -> list[str]:
+    config = layout.kubeconfig(identity)
+    return [
+        f"--kubeconfig={config}",
+        f"--authentication-kubeconfig={config}",
+        f"--authorization-kubeconfig={config}",
+    ]
+
+
+def kube_controller_manager(layout: Layout) -> list[str]:
+    p = layout.pki.path
+    return [
+        str(tool("kube-controller-manager")), *_kubeconfig_flags(layout, "controller-manager"),
+        "--bind-address=127.0.0.1", f"--secure-port={layout.ports['kcm']}",
+        "--leader-elect=false", "--use-service-account-credentials=true",
+        f"--service-account-private-key-file={p('sa.key')}", f"--root-ca-file={p('ca.crt')}",
+        f"--cluster-signing-cert-file={p('ca.crt')}", f"--cluster-signing-key-file={p('ca.key')}",
+        f"--cert-dir={layout.state_dir / 'kcm-certs'}",
+    ]  # fmt: skip
+
+
+def kube_scheduler(layout: Layout) -> list[str]:
+    return [
+        str(tool("kube-scheduler")), *_kubeconfig_flags(layout, "scheduler"),
+        "--bind-address=127.0.0.1", f"--secure-port={layout.ports['sched']}",
+        "--leader-elect=false", f"--cert-dir={layout.state_dir / 'scheduler-certs'}",
+    ]  # fmt: skip
+
+
+def kwok(layout: Layout, stages: Path) -> list[str]:
+    return [
+        str(tool("kwok")), f"--kubeconfig={layout.kubeconfig('kwok')}", f"--config={stages}",
+        "--manage-all-nodes=false",
+        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+        "--cidr=10.244.0.0/16", "--node-ip=10.0.0.1", "--node-lease-duration-seconds=40",
+        f"--server-address=127.0.0.1:{layout.ports['kwok']}",
+    ]  # fmt: skip
+
+
+def kubeconfig(server: str, pki: Pki, identity: str) -> dict:
+    """A self-contained kubeconfig (certificates inlined) for one identity."""
+
+    def b64(name: str) -> str:
+        return base64.b64encode(pki.path(name).read_bytes()).decode()
+
+    cluster = {"server": server, "certificate-authority-data": b64("ca.crt")}
+    user = {
+        "client-certificate-data": b64(f"{identity}.crt"),
+        "client-key-data": b64(f"{identity}.key"),
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "catalog-test", "cluster": cluster}],
+        "users": [{"name": identity, "user": user}],
+        "contexts": [{"name": "catalog-test", "context": {"cluster": "catalog-test", "user": identity}}],
+        "current-context": "catalog-test",
+    }
+
+
+def fake_nodes(count: int) -> list[dict]:
+    """Nodes kwok manages (by annotation). No taint: workloads schedule without tolerations."""
+    resources = {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "100Gi"}
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": f"kwok-node-{index}",
+                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                "labels": {
+                    "kubernetes.io/hostname": f"kwok-node-{index}",
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                    "type": "kwok",
+                    "topology.kubernetes.io/zone": f"zone-{index}",
+                },
+            },
+            "status": {"allocatable": resources, "capacity": resources},
+        }
+        for index in range(count)
+    ]
+
+
+def default_storage_class() -> dict:
+    """Gives the DefaultStorageClass admission plugin something to assign; nothing provisions."""
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": "standard",
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+        },
+        "provisioner": "kwok.x-k8s.io/none",
+        "volumeBindingMode": "WaitForFirstConsumer",
+    }

@@ -1,0 +1,257 @@
+"""A real Kubernetes control plane on 127.0.0.1 for the platform tests: etcd, kube-apiserver
+(Node,RBAC authorization, admission plugins on), kube-controller-manager, kube-scheduler and
+kwok fake nodes. `python -m tests.platform.controlplane up|down|status` drives it by hand."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import shutil
+import socket
+import ssl
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from tests.platform import components, crds, processes
+from tests.platform.pki import create_pki
+from tests.platform.toolbox import CONTROL_PLANE_BINARIES, TOOLS_DIR, missing, run, tool
+
+STATE_PREFIX = "catalog-controlplane-"
+DETACHED_RECORD = TOOLS_DIR / "cluster.json"
+KUBECONFIG = TOOLS_DIR / "kubeconfig"
+NODE_COUNT = 2
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait(what: str, check, timeout: float, plane: ControlPlane, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        failed = plane.group.failed()
+        if failed:
+            name, code = failed[0]
+            log = (plane.state_dir / f"{name}.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{name} exited with {code} while waiting for {what}:\n{log}")
+        try:
+            if check():
+                return
+        except (OSError, RuntimeError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"control plane: {what} not ready after {timeout:.0f}s")
+        time.sleep(interval)
+
+
+class ControlPlane:
+    """One control plane. `start()` returns once it serves, nodes are Ready and the default
+    ServiceAccount exists; `stop()` (also run at interpreter exit) leaves no process behind."""
+
+    def __init__(self, *, detached: bool = False, install_crds: bool = True) -> None:
+        self.detached = detached
+        self.install_crds = install_crds
+        self.state_dir = Path(tempfile.mkdtemp(prefix=STATE_PREFIX))
+        self.group = processes.ProcessGroup(self.state_dir, detached=detached)
+        self.kubeconfig = self.state_dir / "admin.kubeconfig"
+        self.ports = {name: _free_port() for name in ("etcd", "peer", "apiserver", "kcm", "sched", "kwok")}
+        self.server = f"https://127.0.0.1:{self.ports['apiserver']}"
+        self.startup_seconds: dict[str, float] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> ControlPlane:
+        absent = missing(CONTROL_PLANE_BINARIES)
+        if absent:
+            raise FileNotFoundError(f"run `make tools` first: .tools/bin lacks {', '.join(absent)}")
+        processes.sweep_stale(Path(tempfile.gettempdir()), STATE_PREFIX)
+        if not self.detached:
+            atexit.register(self.stop)
+        began = time.monotonic()
+        try:
+            self._start(began)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds["total"] = round(time.monotonic() - began, 1)
+        return self
+
+    def stop(self) -> list[int]:
+        """Stop every component and remove the state; return the pids still alive (none, or a bug)."""
+        pids = [child.pid for child in self.group.children]
+        self.group.stop()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        return [pid for pid in pids if processes.alive(pid)]
+
+    def __enter__(self) -> ControlPlane:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _mark(self, step: str, began: float) -> None:
+        self.startup_seconds[step] = round(time.monotonic() - began, 1)
+
+    def _start(self, began: float) -> None:
+        self.pki = create_pki(self.state_dir / "pki")
+        for identity in components.IDENTITIES:
+            config = components.kubeconfig(self.server, self.pki, identity)
+            path = self.state_dir / f"{identity}.kubeconfig"
+            path.write_text(yaml.safe_dump(config))
+            path.chmod(0o600)
+        layout = components.Layout(self.state_dir, self.pki, self.ports)
+        self.group.start("etcd", components.etcd(layout))
+        _wait("etcd", lambda: self._get(f"http://127.0.0.1:{self.ports['etcd']}/health"), 30, self)
+        self._mark("etcd", began)
+        self.group.start("kube-apiserver", components.kube_apiserver(layout))
+        _wait(
+            "kube-apiserver /readyz",
+            lambda: self._get(self.server + "/readyz", admin=True),
+            60,
+            self,
+        )
+        self._mark("apiserver", began)
+        self._start_components()
+        for name, port in (("kube-controller-manager", "kcm"), ("kube-scheduler", "sched")):
+            url = f"https://127.0.0.1:{self.ports[port]}/healthz"
+            _wait(name, lambda url=url: self._get(url), 60, self)
+        _wait("nodes Ready", self._nodes_ready, 60, self)
+        _wait("default ServiceAccount", self._default_service_account, 60, self)
+        self._mark("nodes", began)
+        if self.install_crds:
+            self.apply_crds()
+            self._mark("crds", began)
+
+    # -- components ----------------------------------------------------------------------------
+    def _start_components(self) -> None:
+        layout = components.Layout(self.state_dir, self.pki, self.ports)
+        self.group.start("kube-controller-manager", components.kube_controller_manager(layout))
+        self.group.start("kube-scheduler", components.kube_scheduler(layout))
+        stages = self.state_dir / "kwok.yaml"
+        stages.write_text(crds.kwok_stages())
+        self.group.start("kwok", components.kwok(layout, stages))
+        self.apply([*components.fake_nodes(NODE_COUNT), components.default_storage_class()])
+
+    def _default_service_account(self) -> bool:
+        return self.kubectl("get", "serviceaccount", "default", check=False).returncode == 0
+
+    def _nodes_ready(self) -> bool:
+        nodes = json.loads(self.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+        ready = [
+            n for n in nodes
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
+        ]  # fmt: skip
+        return len(ready) == NODE_COUNT
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _get(self, url: str, *, admin: bool = False) -> bool:
+        context = None
+        if url.startswith("https"):
+            if admin:
+                context = ssl.create_default_context(cafile=self.pki.ca_cert)
+                context.load_cert_chain(self.pki.path("admin.crt"), self.pki.path("admin.key"))
+            else:  # the controllers' self-signed serving certs; /healthz is always allowed
+                context = ssl._create_unverified_context()  # noqa: S323
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310
+            return response.status == 200
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None):
+        return run([tool("kubectl"), f"--kubeconfig={self.kubeconfig}", *args], check=check, input=input)
+
+    def apply(self, documents: list[dict]) -> None:
+        """Server-side apply (the CRDs are too large for the client-side annotation)."""
+        manifest = "\n---\n".join(json.dumps(document) for document in documents)
+        self.kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=catalog-tests",
+            "-f",
+            "-",
+            input=manifest,
+        )
+
+    def apply_crds(self) -> None:
+        files = crds.crd_files()
+        self.kubectl(
+            "apply", "--server-side", "--force-conflicts", "--field-manager=catalog-tests",
+            *(f"--filename={file}" for file in files),
+        )  # fmt: skip
+        self.kubectl("wait", "--for=condition=Established", "--timeout=120s", "crd", "--all")
+        # The aggregated OpenAPI document lags the Established condition by a moment.
+        _wait("CRDs in /openapi/v2", self._openapi_has_crds, 60, self, interval=1.0)
+
+    def _openapi_has_crds(self) -> bool:
+        """Every served version of every CRD has a definition in /openapi/v2 (kubeconform's source)."""
+        crd_list = json.loads(self.kubectl("get", "crd", "-o", "json").stdout)["items"]
+        wanted = {
+            (crd["spec"]["group"], version["name"], crd["spec"]["names"]["kind"])
+            for crd in crd_list
+            for version in crd["spec"]["versions"]
+            if version["served"]
+        }
+        swagger = json.loads(self.kubectl("get", "--raw", "/openapi/v2").stdout)
+        published = {
+            (gvk["group"], gvk["version"], gvk["kind"])
+            for definition in swagger["definitions"].values()
+            for gvk in definition.get("x-kubernetes-group-version-kind", [])
+        }
+        return wanted <= published
+
+
+def claim_shared_kubeconfig(plane: ControlPlane) -> bool:
+    """Copy `plane`'s kubeconfig to .tools/kubeconfig, unless a `make cluster-up` plane owns it."""
+    record = json.loads(DETACHED_RECORD.read_text()) if DETACHED_RECORD.exists() else None
+    if _detached_running(record):
+        return False
+    TOOLS_DIR.mkdir(exist_ok=True)
+    shutil.copy(plane.kubeconfig, KUBECONFIG)
+    return True
+
+
+def _detached_running(record: dict | None) -> bool:
+    pids = processes.read_pidfile(Path(record["state_dir"])) if record else None
+    return bool(pids) and all(processes.alive(child["pid"]) for child in pids["children"])
+
+
+def _cli(argv: list[str]) -> int:
+    command = argv[0] if argv else "status"
+    record = json.loads(DETACHED_RECORD.read_text()) if DETACHED_RECORD.exists() else None
+    if command == "up":
+        if _detached_running(record):
+            print(f"control plane already up: {record['server']} (KUBECONFIG={KUBECONFIG})")
+            return 0
+        plane = ControlPlane(detached=True).start()
+        TOOLS_DIR.mkdir(exist_ok=True)
+        shutil.copy(plane.kubeconfig, KUBECONFIG)
+        DETACHED_RECORD.write_text(json.dumps({"state_dir": str(plane.state_dir), "server": plane.server}))
+        print(f"control plane up in {plane.startup_seconds['total']}s at {plane.server}")
+        print(f"  export KUBECONFIG={KUBECONFIG}    # stop with: make cluster-down")
+        return 0
+    if command == "down":
+        if record:
+            state_dir = Path(record["state_dir"])
+            pids = processes.read_pidfile(state_dir)
+            if pids:
+                processes.stop_children([processes.Child(**c) for c in pids["children"]])
+            shutil.rmtree(state_dir, ignore_errors=True)
+        DETACHED_RECORD.unlink(missing_ok=True)
+        KUBECONFIG.unlink(missing_ok=True)
+        print("control plane down")
+        return 0
+    if command == "status":
+        up = _detached_running(record)
+        print(f"control plane {'up at ' + record['server'] if up else 'down'}")
+        return 0 if up else 3
+    print("usage: python -m tests.platform.controlplane up|down|status", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_cli(sys.argv[1:]))

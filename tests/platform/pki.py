@@ -1,0 +1,142 @@
+"""Certificates and keys for the loopback control plane, made locally with `cryptography`."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+# Identities the control plane needs. kwok stands in for every kubelet, so it is a cluster admin.
+CLIENTS = {
+    "admin": ("kubernetes-admin", ["system:masters"]),
+    "controller-manager": ("system:kube-controller-manager", []),
+    "scheduler": ("system:kube-scheduler", []),
+    "kwok": ("kwok-controller", ["system:masters"]),
+}
+SERVICE_IP = "10.96.0.1"
+_VALIDITY = datetime.timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class Pki:
+    """Paths of the files `create_pki` wrote."""
+
+    directory: Path
+
+    def path(self, name: str) -> Path:
+        return self.directory / name
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.path("ca.crt")
+
+
+def _name(common_name: str, organizations: list[str] | None = None) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations or []]
+    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    return x509.Name(attributes)
+
+
+def _write_key(path: Path, key) -> None:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+
+
+def _sign(subject, issuer, public_key, issuer_key, extensions) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + _VALIDITY)
+    )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _leaf(directory: Path, name: str, subject, ca_cert, ca_key, usage, sans=None) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    extensions = [
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (x509.KeyUsage(True, False, True, False, False, False, False, False, False), True),
+        (x509.ExtendedKeyUsage([usage]), False),
+    ]
+    if sans:
+        extensions.append((x509.SubjectAlternativeName(sans), False))
+    cert = _sign(subject, ca_cert.subject, key.public_key(), ca_key, extensions)
+    (directory / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(directory / f"{name}.key", key)
+
+
+def create_pki(directory: Path) -> Pki:
+    """Write a CA, the apiserver's serving certificate, one client certificate per identity in
+    CLIENTS and the service-account signing key pair into `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_subject = _name("catalog-platform-test-ca")
+    ca_cert = _sign(
+        ca_subject,
+        ca_subject,
+        ca_key.public_key(),
+        ca_key,
+        [
+            (x509.BasicConstraints(ca=True, path_length=None), True),
+            (x509.KeyUsage(True, False, False, False, False, True, True, False, False), True),
+        ],
+    )
+    (directory / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(directory / "ca.key", ca_key)
+
+    sans = [
+        x509.DNSName(dns)
+        for dns in (
+            "localhost",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        )
+    ]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", SERVICE_IP)]
+    _leaf(
+        directory,
+        "apiserver",
+        _name("kube-apiserver"),
+        ca_cert,
+        ca_key,
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        sans,
+    )
+    for file_name, (user, groups) in CLIENTS.items():
+        _leaf(
+            directory,
+            file_name,
+            _name(user, groups),
+            ca_cert,
+            ca_key,
+            ExtendedKeyUsageOID.CLIENT_AUTH,
+        )
+
+    # The service-account token signer must be RSA or ECDSA; RSA is what kubeadm makes.
+    sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    _write_key(directory / "sa.key", sa_key)
+    (directory / "sa.pub").write_bytes(
+        sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return Pki(directory)

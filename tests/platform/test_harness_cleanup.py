@@ -1,0 +1,96 @@
+"""The harness leaves no process behind: a second control plane, run in a subprocess that ends
+normally, raises, or is killed outright, takes etcd, the apiserver and the rest with it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import skip_or_fail
+from tests.platform import processes
+from tests.platform.toolbox import CONTROL_PLANE_BINARIES, REPO_ROOT, missing
+
+pytestmark = pytest.mark.cluster
+
+# Starts a control plane (no CRDs: this is about processes), prints its pid file, then ends the
+# way the test asks. "killed" leaves no chance for finalisers or atexit: only the kernel's
+# parent-death signal and the next harness's stale-pidfile sweep can clean up.
+HARNESS = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    from tests.platform.controlplane import ControlPlane
+    from tests.platform.processes import read_pidfile
+    plane = ControlPlane(install_crds=False).start()
+    print(json.dumps({"state_dir": str(plane.state_dir), **read_pidfile(plane.state_dir)}), flush=True)
+    ending = sys.argv[1]
+    if ending == "context-exit":
+        plane.stop()
+    elif ending == "exception":
+        raise RuntimeError("a test failed")
+    elif ending == "killed":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif ending == "interrupted":
+        os.kill(os.getpid(), signal.SIGINT)
+    """
+)
+
+
+def wait_gone(pids: list[int], timeout: float = 20.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = [pid for pid in pids if processes.alive(pid)]
+        if not left:
+            return []
+        time.sleep(0.1)
+    return left
+
+
+@pytest.mark.parametrize("ending", ["context-exit", "exception", "interrupted", "killed"])
+def test_no_process_survives_the_harness(ending):
+    absent = missing(CONTROL_PLANE_BINARIES)
+    if absent:
+        skip_or_fail(f"cluster tier needs `make tools` (.tools/bin lacks {', '.join(absent)})")
+
+    result = subprocess.run(
+        [sys.executable, "-c", HARNESS, ending],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+
+    assert result.stdout, result.stderr[-3000:]
+    record = json.loads(result.stdout.splitlines()[0])
+    names = {child["name"] for child in record["children"]}
+    assert names == {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
+    pids = [child["pid"] for child in record["children"]]
+    assert wait_gone(pids) == [], f"{ending}: processes survived the harness"
+    state_dir = Path(record["state_dir"])
+    if ending == "killed":  # nobody could remove the state; the next harness's sweep does
+        processes.sweep_stale(state_dir.parent, state_dir.name)
+    assert not state_dir.exists()
+
+
+def test_sweep_stops_processes_of_a_dead_harness(tmp_path):
+    state_dir = tmp_path / "catalog-controlplane-stale"
+    state_dir.mkdir()
+    sleeper = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    record = {
+        "owner": 2**22 + 1,  # above the kernel's PID_MAX_LIMIT (2**22): never a live process
+        "detached": False,
+        "children": [{"name": "sleeper", "pid": sleeper.pid, "executable": "sleep"}],
+    }
+    (state_dir / processes.PIDFILE).write_text(json.dumps(record))
+
+    try:
+        swept = processes.sweep_stale(tmp_path, "catalog-controlplane-")
+
+        assert swept == [state_dir]
+        assert wait_gone([sleeper.pid]) == []
+        assert not state_dir.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait(timeout=5)

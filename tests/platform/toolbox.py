@@ -1,0 +1,49 @@
+"""Where the repo's pinned tools and state live, and how a test asks for one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TOOLS_DIR = REPO_ROOT / ".tools"
+TOOLS_BIN = TOOLS_DIR / "bin"
+CONTROL_PLANE_BINARIES = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "kubectl",
+)
+
+
+def tool(name: str) -> Path:
+    """Path of a tool that `make tools` installs; never one from PATH, so versions are the pinned ones."""
+    return TOOLS_BIN / name
+
+
+def missing(names: tuple[str, ...] | list[str]) -> list[str]:
+    return [name for name in names if not os.access(tool(name), os.X_OK)]
+
+
+def go() -> str:
+    found = shutil.which("go")
+    if found is None:
+        raise RuntimeError("go not found on PATH: the CRD source modules come from the Go module cache")
+    return found
+
+
+def run(args: list[str | Path], **kwargs) -> subprocess.CompletedProcess[str]:
+    """Run a command, capture its output, and raise with that output on failure."""
+    kwargs.setdefault("check", True)
+    kwargs.setdefault("capture_output", True)
+    kwargs.setdefault("text", True)
+    try:
+        return subprocess.run([str(arg) for arg in args], **kwargs)
+    except subprocess.CalledProcessError as error:
+        raise RuntimeError(
+            f"{' '.join(map(str, args))} exited {error.returncode}:\n{error.stdout}\n{error.stderr}"
+        ) from error

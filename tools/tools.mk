@@ -1,0 +1,46 @@
+# Pinned Go-built tools and the test control plane (issue 3). Included by the root Makefile.
+# Versions live only in tools/**/go.mod; the link flags below name them as @module@ and
+# tools/scripts/build-tools.sh resolves them, so `--version` tells the truth.
+
+TOOLS_BIN := .tools/bin
+TOOLS_STAMPS := .tools/stamps
+TOOLS_PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
+
+# helm defaults .Capabilities.KubeVersion to v1.20 without these; we follow its client-go minor.
+TOOLS_LDFLAGS_tools := \
+  -X helm.sh/helm/v3/internal/version.version=@helm.sh/helm/v3@ \
+  -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 \
+  -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=@k8s.io/client-go:minor@ \
+  -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 \
+  -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=@k8s.io/client-go:minor@ \
+  -X main.version=@github.com/yannh/kubeconform@ \
+  -X github.com/google/go-containerregistry/cmd/crane/cmd.Version=@github.com/google/go-containerregistry@
+TOOLS_LDFLAGS_argo := -X github.com/argoproj/argo-workflows/v3.version=@github.com/argoproj/argo-workflows/v3@
+TOOLS_LDFLAGS_cosign := -X sigs.k8s.io/release-utils/version.gitVersion=@github.com/sigstore/cosign/v2@
+TOOLS_LDFLAGS_registry := -X github.com/distribution/distribution/v3/version.version=@github.com/distribution/distribution/v3@
+TOOLS_LDFLAGS_kube-linter := -X golang.stackrox.io/kube-linter/internal/version.version=@golang.stackrox.io/kube-linter@
+TOOLS_LDFLAGS_etcd :=
+TOOLS_LDFLAGS_kubernetes := \
+  -X k8s.io/component-base/version.gitVersion=@k8s.io/kubernetes@ \
+  -X k8s.io/component-base/version.gitMajor=1 \
+  -X k8s.io/component-base/version.gitMinor=@k8s.io/kubernetes:minor@ \
+  -X k8s.io/component-base/version.gitTreeState=clean
+
+# Built one module at a time, never in parallel: each `go build` already uses every core.
+TOOLS_GROUPS := tools argo cosign registry kube-linter etcd kubernetes
+tools_dir = $(if $(filter tools,$(1)),tools,tools/$(1))
+
+.PHONY: tools
+tools: ## Build the pinned Go tools into .tools/bin (incremental; prints what it builds and how long).
+	@tools/scripts/check-go.sh tools
+	@$(foreach g,$(TOOLS_GROUPS),tools/scripts/build-tools.sh $(call tools_dir,$(g)) $(TOOLS_BIN) $(TOOLS_STAMPS) '$(strip $(TOOLS_LDFLAGS_$(g)))' $(if $(filter etcd,$(g)),server=etcd) &&) true
+	@cd tools/crds && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go mod download
+	@echo "tools: CRD source modules in the module cache (tools/crds/go.mod)"
+
+.PHONY: cluster-up
+cluster-up: ## Start the loopback test control plane (etcd, apiserver, controllers, kwok); kubeconfig in .tools/kubeconfig.
+	@$(TOOLS_PYTHON) -m tests.platform.controlplane up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the test control plane started by cluster-up and remove its state.
+	@$(TOOLS_PYTHON) -m tests.platform.controlplane down
