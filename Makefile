@@ -46,13 +46,18 @@ token: venv ## Print a development JWT (catalog:read catalog:write) on the last 
 .PHONY: lint
 lint: venv ## ruff, mypy and bandit over the service.
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check $(CATALOG) tests
+	$(BIN)/ruff format --check $(CATALOG) tests bench
 	$(BIN)/mypy
 	$(BIN)/bandit --quiet --recursive $(CATALOG)/src --exclude $(CATALOG)/src/catalog/migrations
 
 .PHONY: test
 test: lint ## Lint, then the whole pytest suite (every tier; CI=true fails on any skip).
 	$(BIN)/pytest
+
+.PHONY: bench
+bench: venv ## Load-test the API beside bare Sanic and raw asyncpg (~7 min; BENCH_QUICK=1 for ~2).
+	@command -v wrk >/dev/null || { echo "make: bench needs wrk (apt-get install wrk)" >&2; exit 1; }
+	$(BIN)/python -m bench
 
 .PHONY: clean
 clean: ## Remove the virtualenv and local state (var/).

@@ -1,0 +1,102 @@
+"""`python -m bench` (what `make bench` runs): settings from flags or BENCH_* variables, one run,
+the table on stdout and the JSON (plus a Markdown copy of the table) in bench/results/.
+
+Run it from the repository root with the project's virtualenv: `.venv/bin/python -m bench --help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from bench import report
+from bench.run import Config, run
+
+# BENCH_QUICK=1: a small dataset and short runs, to check the harness rather than the service.
+QUICK = {"duration": 3.0, "warmup": 1.0, "products": 1_000, "scale_products": 10_000}
+
+
+def _env(name: str, default: object) -> str:
+    return os.environ.get(f"BENCH_{name.upper()}", str(default))
+
+
+def parse(argv: list[str] | None = None) -> Config:
+    quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    base = Config(**QUICK) if quick else Config()  # type: ignore[arg-type]
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small dataset, short runs (BENCH_QUICK=1)")
+    parser.add_argument("--workers", type=int, default=int(_env("workers", base.workers)))
+    parser.add_argument(
+        "--duration", type=float, default=float(_env("duration", base.duration)), help="seconds per run"
+    )
+    parser.add_argument("--warmup", type=float, default=float(_env("warmup", base.warmup)), help="seconds; 0 = none")
+    parser.add_argument("--connections", type=int, default=int(_env("connections", base.connections)))
+    parser.add_argument("--wrk-threads", type=int, default=int(_env("wrk_threads", base.wrk_threads)))
+    parser.add_argument("--products", type=int, default=int(_env("products", base.products)))
+    parser.add_argument(
+        "--scale-products",
+        type=int,
+        default=int(_env("scale_products", base.scale_products)),
+        help="products of the large PostgreSQL dataset for the list-scaling runs; 0 skips them",
+    )
+    parser.add_argument(
+        "--engines", default=_env("engines", ",".join(base.engines)), help="postgresql,sqlite (comma-separated)"
+    )
+    parser.add_argument("--pool-max", type=int, default=int(_env("pool_max", base.pool_max)))
+    parser.add_argument("--output", type=Path, default=Path(_env("output", base.output)))
+    args = parser.parse_args(argv)
+    if args.quick and not quick:
+        return parse_quick(argv)
+    engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
+    unknown = set(engines) - {"postgresql", "sqlite"}
+    if unknown or not engines:
+        parser.error(f"--engines: unknown {sorted(unknown)}; use postgresql and/or sqlite")
+    if args.connections < args.wrk_threads:
+        parser.error("--connections must be at least --wrk-threads")
+    return Config(
+        workers=args.workers,
+        duration=args.duration,
+        warmup=args.warmup,
+        connections=args.connections,
+        wrk_threads=args.wrk_threads,
+        products=args.products,
+        scale_products=args.scale_products,
+        engines=engines,
+        pool_max=args.pool_max,
+        output=args.output,
+    )
+
+
+def parse_quick(argv: list[str] | None) -> Config:
+    os.environ["BENCH_QUICK"] = "1"
+    return parse(argv)
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Unwinds like Ctrl-C, so every server and the PostgreSQL cluster are stopped on the way out.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # Even when started in the background, where the shell leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        result = run(config)
+    except KeyboardInterrupt:
+        print("bench: interrupted; every process it started has been stopped", file=sys.stderr)
+        return 130
+    path = report.write(result, config.output)
+    print()
+    print(report.markdown(result), end="")
+    print(f"\nbench: {path} and {path.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
