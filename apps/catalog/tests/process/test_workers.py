@@ -57,11 +57,11 @@ def test_adjust_stock_never_oversells_across_workers(serve: Callable[..., Server
     assert len(movements) == 1 + len(ours)
     assert {m["delta"] for m in ours} == {-1}
     assert sorted(m["resulting_stock"] for m in ours) == list(range(20))
-    assert len(metrics_pids(server.metrics_dir)) == 2, "both workers should have handled requests"
+    # Which worker accepts each connection is the kernel's choice; the pool's connections make
+    # the adjustments concurrent on PostgreSQL even when one worker took all 50.
 
 
 def test_metrics_count_every_request_across_workers(serve: Callable[..., ServerProcess], sqlite_url: str) -> None:
-    requests = 200
     server = serve(sqlite_url, workers=2)
     livez = (
         "catalog_http_request_duration_seconds_count",
@@ -69,9 +69,14 @@ def test_metrics_count_every_request_across_workers(serve: Callable[..., ServerP
     )
     before = scrape(server.url).get(livez, 0.0)  # the readiness polls of ServerProcess.start
 
-    statuses = asyncio.run(_get_many(f"{server.url}/livez", requests, clients=8))
+    # The kernel picks the worker per connection: send batches until both have answered (bounded).
+    statuses: list[int] = []
+    for _ in range(10):
+        statuses += asyncio.run(_get_many(f"{server.url}/livez", 100, clients=8))
+        if len(metrics_pids(server.metrics_dir)) == 2:
+            break
     after = scrape(server.url)[livez]
 
-    assert statuses == [200] * requests
-    assert after - before == requests
     assert len(metrics_pids(server.metrics_dir)) == 2, "both workers should have answered some of them"
+    assert statuses == [200] * len(statuses)
+    assert after - before == len(statuses)
