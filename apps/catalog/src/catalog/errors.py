@@ -5,27 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
+import asyncpg
 from pydantic import ValidationError
 from sanic import Request, Sanic
 from sanic import exceptions as sanic_exceptions
 from sanic.constants import HTTP_METHODS
 from sanic.response import HTTPResponse, json
 from tortoise.exceptions import DBConnectionError
-
-try:  # asyncpg is only imported when PostgreSQL is in use; its errors still mean "database down".
-    from asyncpg import InterfaceError as _PgInterfaceError
-    from asyncpg import PostgresConnectionError as _PgConnectionError
-    from asyncpg import exceptions as _pg_exceptions
-
-    _PG_DOWN: tuple[type[BaseException], ...] = (
-        _PgConnectionError,
-        _PgInterfaceError,
-        _pg_exceptions.CannotConnectNowError,
-        _pg_exceptions.AdminShutdownError,
-        _pg_exceptions.ConnectionFailureError,
-    )
-except ImportError:  # pragma: no cover - asyncpg is a declared dependency
-    _PG_DOWN = ()
 
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
@@ -34,7 +20,10 @@ DATABASE_DOWN_ERRORS: tuple[type[BaseException], ...] = (
     DBConnectionError,
     ConnectionError,
     TimeoutError,
-    *_PG_DOWN,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
 )
 
 log = logging.getLogger("catalog.errors")
@@ -155,13 +144,12 @@ class Draining(CatalogError):
     status, slug, title = 503, "draining", "The server is shutting down"
 
 
-PROBLEM_TYPES: tuple[type[CatalogError], ...] = (
-    CatalogError, BadRequest, MalformedJson, InvalidParameter, InvalidCursor, Unauthenticated,
-    InsufficientScope, NotFound, ProductNotFound, CategoryNotFound, MethodNotAllowed, Conflict,
-    SkuConflict, CategoryConflict, CategoryInUse, InsufficientStock, PreconditionFailed,
-    PayloadTooLarge, UnsupportedMediaType, ValidationFailed, IdempotencyKeyReused,
-    PreconditionRequired, DatabaseUnavailable, Draining,
-)  # fmt: skip
+def _problem_types(root: type[CatalogError] = CatalogError) -> dict[str, type[CatalogError]]:
+    """Every error class by slug, found from the hierarchy so a new class cannot be forgotten."""
+    found = {root.slug: root}
+    for kind in root.__subclasses__():
+        found.update(_problem_types(kind))
+    return found
 
 
 def problem_type(slug: str) -> str:
@@ -270,7 +258,7 @@ def register_error_handlers(app: Sanic) -> None:
     @app.get("/problems/<slug:slug>", name="problem_type")
     async def describe_problem(request: Request, slug: str) -> HTTPResponse:
         """What a problem type means. 200, or 404 problem+json."""
-        for kind in PROBLEM_TYPES:
-            if kind.slug == slug:
-                return json({"type": problem_type(slug), "title": kind.title, "status": kind.status})
-        raise NotFound(f"No problem type {slug!r}")
+        kind = _problem_types().get(slug)
+        if kind is None:
+            raise NotFound("No such problem type")
+        return json({"type": problem_type(slug), "title": kind.title, "status": kind.status})
