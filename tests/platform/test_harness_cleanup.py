@@ -78,6 +78,11 @@ def test_sweep_stops_processes_of_a_dead_harness(tmp_path):
     state_dir = tmp_path / "catalog-controlplane-stale"
     state_dir.mkdir()
     sleeper = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    # The sweep signals a pid only while its command line names the recorded executable: on a busy
+    # machine /proc may not show `sleep` yet, and the sweep would rightly leave the pid alone.
+    deadline = time.monotonic() + 5
+    while "sleep" not in processes._cmdline(sleeper.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
     record = {
         "owner": 2**22 + 1,  # above the kernel's PID_MAX_LIMIT (2**22): never a live process
         "detached": False,
