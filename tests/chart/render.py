@@ -110,7 +110,9 @@ def _go_template(text: str, params: dict[str, str]) -> str:
 def _merge(base: dict, patch: dict) -> dict:
     merged = dict(base)
     for key, value in patch.items():
-        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        merged[key] = (
+            _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        )
     return merged
 
 
