@@ -41,6 +41,11 @@ def test_applicationset_generates_one_application_per_environment_folder(applica
         assert application["spec"]["destination"]["namespace"] == f"catalog-{name}"
         assert [p.name for p in render.value_files(application)] == ["values.yaml", "image.yaml"]
         assert all(p.parent == render.ENVIRONMENTS / name for p in render.value_files(application))
+        links = {
+            k: v for k, v in application["metadata"]["annotations"].items() if k.startswith("link.argocd.argoproj.io/")
+        }
+        dashboard = f"http://grafana.localhost/d/catalog-overview?var-namespace=catalog-{name}"
+        assert list(links.values()) == [dashboard]
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
