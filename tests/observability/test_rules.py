@@ -78,11 +78,15 @@ def test_burn_rate_pairs_follow_the_workbook(helm: None) -> None:
 def test_slo_values_reach_the_rules(helm: None, slo: dict, expected: dict) -> None:
     groups = rule_groups("catalog-staging", slo)
     alerts = {rule["alert"]: rule["expr"] for rule in rules(groups, "alert")}
-    recorded = {rule["record"] + rule.get("labels", {}).get("slo", ""): rule["expr"] for rule in rules(groups, "record")}
+    recorded = {
+        rule["record"] + rule.get("labels", {}).get("slo", ""): rule["expr"] for rule in rules(groups, "record")
+    }
 
     assert expected["availability"] in alerts["CatalogAvailabilityBudgetFastBurn"]
     assert expected["latency"] in alerts["CatalogLatencyBudgetFastBurn"]
-    assert recorded["namespace:catalog_slo_objective:ratioavailability"] == f"vector({slo['availabilityPercent']} / 100)"
+    assert (
+        recorded["namespace:catalog_slo_objective:ratioavailability"] == f"vector({slo['availabilityPercent']} / 100)"
+    )
     les = {
         matchers(s)["le"][1]
         for rule in rules(groups, "record")
