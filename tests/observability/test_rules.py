@@ -119,10 +119,12 @@ def test_every_alert_is_labelled_annotated_and_has_a_runbook_section(helm: None)
         assert re.fullmatch(r"Catalog[A-Z][A-Za-z]+", name)
         assert rule["labels"]["severity"] in SEVERITIES, name
         annotations = rule["annotations"]
-        assert annotations["summary"].strip() and annotations["description"].strip(), name
+        assert annotations["summary"].strip(), name
+        assert annotations["description"].strip(), name
         path, _, anchor = annotations["runbook_url"].partition("#")
         assert path == "docs/runbooks/catalog.md", name
-        assert anchor == name.lower() and anchor in anchors, f"{name}: no section #{anchor} in {RUNBOOK.name}"
+        assert anchor == name.lower(), name
+        assert anchor in anchors, f"{name}: no section #{anchor} in {RUNBOOK.name}"
 
 
 def _anchor(heading: str) -> str:
