@@ -26,6 +26,13 @@ MONITORING_ON = {
         "dashboard": {"enabled": True},
     }
 }
+# Read by rules or panels but exported by something else in the cluster.
+EXTERNAL = {
+    "up": "Prometheus, per scrape target",
+    "container_cpu_usage_seconds_total": "cAdvisor (kubelet)",
+    "container_memory_working_set_bytes": "cAdvisor (kubelet)",
+    "kube_pod_container_status_restarts_total": "kube-state-metrics",
+}
 # What Grafana puts in place of its built-in variables before a query reaches Prometheus.
 GRAFANA_BUILTINS = {"__rate_interval": "2m", "__interval": "30s", "__range": "6h"}
 _VARIABLE = re.compile(r"\$(?:\{(\w+)(?::\w+)?\}|(\w+))")

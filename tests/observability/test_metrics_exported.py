@@ -16,17 +16,20 @@ from apps.catalog.tests.conftest import auth
 from apps.catalog.tests.process.server import ServerProcess
 from apps.catalog.tests.process.support import create_product, migrated_sqlite_url, server_env, wait_until
 
-from .chart import GRAFANA_BUILTINS, dashboard, matchers, panel_queries, rule_groups, rules, selectors, substitute
+from .chart import (
+    EXTERNAL,
+    GRAFANA_BUILTINS,
+    dashboard,
+    matchers,
+    panel_queries,
+    rule_groups,
+    rules,
+    selectors,
+    substitute,
+)
 
 pytestmark = pytest.mark.process
 
-# Read by rules or panels but exported by something else in the cluster.
-EXTERNAL = {
-    "up": "Prometheus, per scrape target",
-    "container_cpu_usage_seconds_total": "cAdvisor (kubelet)",
-    "container_memory_working_set_bytes": "cAdvisor (kubelet)",
-    "kube_pod_container_status_restarts_total": "kube-state-metrics",
-}
 # Labels Prometheus attaches to every scraped series (ServiceMonitor target labels).
 TARGET_LABELS = {"namespace", "job", "pod", "instance", "service", "container"}
 
