@@ -5,8 +5,10 @@ Prometheus scrapes as the rules' `job`, the container kube-state-metrics and cAd
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
+import yaml
 
 from .chart import (
     MONITORING_ON,
@@ -108,3 +110,18 @@ def test_rules_and_dashboard_name_what_the_chart_deploys(helm: None) -> None:
     assert found["job"] == {service["metadata"]["name"]}
     assert found["container"]
     assert found["container"] <= containers
+
+
+@pytest.mark.parametrize("namespace", ["catalog-dev", "catalog-prod"])
+def test_objects_are_valid_for_the_api_server(kubeconform: list[str], namespace: str) -> None:
+    """The PrometheusRule against the installed CRD's schema, the ConfigMap against the core one."""
+    docs = render(namespace, MONITORING_ON)
+    objects = [_rule(docs), dashboard_config_map(docs)]
+    manifest = "---\n".join(yaml.safe_dump(doc) for doc in objects if doc is not None)
+
+    result = subprocess.run(
+        [*kubeconform, "-summary", "-"], input=manifest, capture_output=True, text=True, check=False
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Valid: 2" in result.stdout + result.stderr
