@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.chart.render import applications, render_application
+
 from .chart import NAMESPACES, RUNBOOK, matchers, render_error, rule_groups, rules, selectors, write_rule_file
 
 pytestmark = pytest.mark.static
@@ -131,3 +133,22 @@ def _anchor(heading: str) -> str:
     """The anchor a Markdown renderer gives a heading (GitHub's rules, enough for ours)."""
     text = heading.lstrip("#").strip().lower()
     return re.sub(r"[^a-z0-9 _-]", "", text).replace(" ", "-")
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_each_environment_as_argocd_renders_it_passes_promtool(promtool: str, tmp_path: Path, environment: str) -> None:
+    """environments/<env> through the ApplicationSet: the rules load in kube-prometheus-stack (its
+    release label), select only the Application's namespace, and promtool accepts them."""
+    application = applications()[environment]
+    namespace = application["spec"]["destination"]["namespace"]
+    rule = render_application(application).one("PrometheusRule")
+    groups = rule["spec"]["groups"]
+    path = write_rule_file(groups, tmp_path / "rules.yaml")
+
+    result = subprocess.run([promtool, "check", "rules", path], capture_output=True, text=True, check=False)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert namespace == f"catalog-{environment}"
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    scoped = {matchers(s).get("namespace") for r in rules(groups, "alert") for s in selectors(r["expr"])}
+    assert scoped == {("=", namespace)}
