@@ -1,0 +1,144 @@
+"""The catalog chart rendered by the pinned helm, and what the observability tests read from it:
+the PrometheusRule's groups, the dashboard, and the metric selectors inside their PromQL."""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import promql_parser
+import yaml
+
+from tests.platform.toolbox import REPO_ROOT, run, tool
+
+CHART = REPO_ROOT / "apps" / "catalog" / "chart"
+RUNBOOK = REPO_ROOT / "docs" / "runbooks" / "catalog.md"
+NAMESPACES = ("catalog-dev", "catalog-staging", "catalog-prod")
+RELEASE = "catalog"
+# Every monitoring object on; each test overrides what it is about.
+MONITORING_ON = {
+    "monitoring": {
+        "serviceMonitor": {"enabled": True},
+        "prometheusRule": {"enabled": True},
+        "dashboard": {"enabled": True},
+    }
+}
+# Read by rules or panels but exported by something else in the cluster.
+EXTERNAL = {
+    "up": "Prometheus, per scrape target",
+    "container_cpu_usage_seconds_total": "cAdvisor (kubelet)",
+    "container_memory_working_set_bytes": "cAdvisor (kubelet)",
+    "kube_pod_container_status_restarts_total": "kube-state-metrics",
+}
+# What Grafana puts in place of its built-in variables before a query reaches Prometheus.
+GRAFANA_BUILTINS = {"__rate_interval": "2m", "__interval": "30s", "__range": "6h"}
+_VARIABLE = re.compile(r"\$(?:\{(\w+)(?::\w+)?\}|(\w+))")
+
+
+def render(namespace: str, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """`helm template` of the chart into `namespace` with `values` on top of the defaults."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
+        yaml.safe_dump(values or {}, file)
+        file.flush()
+        out = run([tool("helm"), "template", RELEASE, CHART, "--namespace", namespace, "--values", file.name])
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
+def render_error(namespace: str, values: dict[str, Any]) -> str:
+    """helm's error output for values that must be refused (fails if helm renders them)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
+        yaml.safe_dump(values, file)
+        file.flush()
+        result = run(
+            [tool("helm"), "template", RELEASE, CHART, "--namespace", namespace, "--values", file.name], check=False
+        )
+    assert result.returncode != 0, f"helm rendered values it should refuse: {values}"
+    return result.stderr
+
+
+def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in docs if doc["kind"] == kind]
+
+
+def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = of_kind(docs, kind)
+    assert len(found) == 1, f"expected one {kind}, rendered {len(found)}"
+    return found[0]
+
+
+def rule_groups(namespace: str, slo: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    values = json.loads(json.dumps(MONITORING_ON))
+    if slo:
+        values["monitoring"]["slo"] = slo
+    return one(render(namespace, values), "PrometheusRule")["spec"]["groups"]
+
+
+def write_rule_file(groups: list[dict[str, Any]], path: Path) -> Path:
+    """The groups as a Prometheus rule file, as the operator hands them to Prometheus."""
+    path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+    return path
+
+
+def rules(groups: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Every rule with `key` ("alert" or "record")."""
+    return [rule for group in groups for rule in group["rules"] if key in rule]
+
+
+def dashboard(namespace: str = "catalog-prod") -> dict[str, Any]:
+    config_map = dashboard_config_map(render(namespace, MONITORING_ON))
+    assert config_map is not None, "the dashboard ConfigMap did not render"
+    return json.loads(config_map["data"]["catalog-overview.json"])
+
+
+def dashboard_config_map(docs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    found = [doc for doc in of_kind(docs, "ConfigMap") if "catalog-overview.json" in doc.get("data", {})]
+    assert len(found) <= 1, "more than one dashboard ConfigMap"
+    return found[0] if found else None
+
+
+def panel_queries(board: dict[str, Any]) -> list[tuple[str, str]]:
+    """(panel title, PromQL) of every panel target, rows included."""
+    found = []
+    for panel in board["panels"]:
+        for inner in [panel, *panel.get("panels", [])]:
+            found += [(inner["title"], target["expr"]) for target in inner.get("targets", [])]
+    return found
+
+
+def variable_queries(board: dict[str, Any]) -> list[tuple[str, str]]:
+    """(variable name, the selector inside its label_values(selector, label) query)."""
+    found = []
+    for variable in board["templating"]["list"]:
+        if variable["type"] == "query":
+            match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", variable["query"]["query"])
+            assert match, f"variable {variable['name']}: not a label_values(selector, label) query"
+            found.append((variable["name"], match.group(1)))
+    return found
+
+
+def variables_used(expr: str) -> set[str]:
+    return {a or b for a, b in _VARIABLE.findall(expr)}
+
+
+def substitute(expr: str, values: dict[str, str]) -> str:
+    """The query as Grafana sends it: $var and ${var} replaced."""
+    return _VARIABLE.sub(lambda m: values[m.group(1) or m.group(2)], expr)
+
+
+def selectors(expr: str) -> list[promql_parser.VectorSelector]:
+    """Every vector selector of a PromQL expression (those inside range selectors included)."""
+    found: list[promql_parser.VectorSelector] = []
+    promql_parser.walk(
+        promql_parser.parse(expr),
+        lambda node: found.append(node) if isinstance(node, promql_parser.VectorSelector) else None,
+    )
+    return found
+
+
+def matchers(selector: promql_parser.VectorSelector) -> dict[str, tuple[str, str]]:
+    """label -> (operator, value); the operator as PromQL writes it."""
+    ops = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}
+    return {m.name: (ops[str(m.op).rsplit(".", 1)[-1]], m.value) for m in selector.matchers.matchers}

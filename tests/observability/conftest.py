@@ -1,0 +1,26 @@
+"""Fixtures of the observability tests: the pinned helm and Debian's promtool (a missing tool
+skips locally and fails under CI=true)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.conftest import skip_or_fail
+from tests.platform.toolbox import missing
+
+
+@pytest.fixture(scope="session")
+def helm() -> None:
+    if missing(["helm"]):
+        skip_or_fail("observability tests render the chart: run `make tools` (.tools/bin lacks helm)")
+
+
+@pytest.fixture(scope="session")
+def promtool(helm: None) -> str:
+    found = shutil.which("promtool")
+    if found is None:
+        skip_or_fail("promtool not found (apt-get install --no-install-recommends prometheus)")
+    assert found is not None
+    return found
