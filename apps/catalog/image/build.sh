@@ -2,21 +2,21 @@
 # Purpose: build apps/catalog/Dockerfile with buildah, tag it <semver> and <short SHA>, export it
 #   as an OCI layout (var/image/oci, compressed layers: the bytes a registry receives, so its
 #   manifest digest is the digest a push yields) and print reference, digest and size.
-#   The base is the official python image pinned in the Dockerfile when it is present or can be
-#   pulled, else the local Debian-built one from make-base.sh. An image already built from the
+#   The base comes from base.sh (the official image pinned in the Dockerfile, or where it cannot
+#   be pulled the local Debian-built one from make-base.sh). An image already built from the
 #   same sources, base and revision (label org.catalog-platform.context-sha256) is reused.
 # Prerequisites: buildah, podman (and debootstrap + root for the local base); PyPI reachable.
 # Usage: apps/catalog/image/build.sh
-#   CATALOG_BASE_IMAGE=ref  use this base instead of choosing
+#   CATALOG_BASE_IMAGE=ref  use this base instead of choosing (base.sh)
 #   CATALOG_IMAGE=name      repository of the local tags (default localhost/catalog)
 #   CATALOG_IMAGE_REBUILD=1 build even when a matching image exists (layer cache still applies)
-#   Prints `key: value` lines; the last three are `image:`, `digest:` and `size:`.
+#   Prints `key: value` lines: base, tags, layout (the OCI layout to push), image, digest, size.
 set -o errexit -o nounset -o pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 context="$(dirname "$here")"
 repo="$(cd "$context/../.." && pwd)"
-# shellcheck source=apps/catalog/image/env.sh
+# shellcheck source=env.sh
 source "$here/env.sh"
 
 for tool in buildah podman; do
@@ -25,16 +25,7 @@ done
 
 name="${CATALOG_IMAGE:-localhost/catalog}"
 out="$repo/var/image"
-official="$(sed -n 's/^ARG BASE_IMAGE=//p' "$context/Dockerfile")"
-
-if [ -n "${CATALOG_BASE_IMAGE:-}" ]; then
-  base="$CATALOG_BASE_IMAGE"
-elif podman image exists "$official" || podman pull --quiet "$official" >/dev/null 2>&1; then
-  base="$official"
-else
-  echo "image: $official cannot be pulled here; using the local Debian-built base" >&2
-  base="$("$here/make-base.sh" | tail -n 1)"
-fi
+base="$("$here/base.sh" | tail -n 1)"
 
 # Versions: vX.Y.Z on HEAD gives X.Y.Z, otherwise <package version>-dev.<sha>; a dirty tree says so.
 revision="$(git -C "$repo" rev-parse HEAD)"
@@ -94,6 +85,7 @@ compressed="$(python3 -c 'import json, sys; m = json.load(open(sys.argv[1])); pr
 
 echo "base: $base"
 echo "tags: $name:$version $name:$short"
+echo "layout: $out/oci"
 echo "image: $name:$version"
 echo "digest: $digest"
 echo "size: $size bytes ($(numfmt --to=si "$size")B unpacked, $(numfmt --to=si "$compressed")B compressed)"

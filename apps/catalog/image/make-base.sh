@@ -8,7 +8,7 @@
 set -o errexit -o nounset -o pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=apps/catalog/image/env.sh
+# shellcheck source=env.sh
 source "$here/env.sh"
 
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
