@@ -48,5 +48,7 @@ podman import --quiet \
   --change 'CMD ["python3"]' \
   --change "LABEL org.opencontainers.image.description=debootstrap bookworm minbase + python3, made $(date -u +%F) by apps/catalog/image/make-base.sh" \
   "$work/rootfs.tar" "$tag" >/dev/null
+# Bases of earlier recipes go (images built on them keep their layers until they are removed).
+podman images --format '{{.Repository}}:{{.Tag}}' "${tag%%:*}" | grep -vxF "$tag" | xargs -r podman untag 2>/dev/null || true
 echo "make-base: $tag in $((SECONDS - started)) s, $(podman image inspect --format '{{.Size}}' "$tag" | numfmt --to=si)B" >&2
 echo "$tag"
