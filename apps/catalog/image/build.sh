@@ -60,6 +60,12 @@ else
   ca_bundle="${PIP_CERT:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}"
   build_args=(--build-arg "BASE_IMAGE=$base" --build-arg "VERSION=$version" --build-arg "REVISION=$revision"
     --build-arg "SOURCE=$source_url" --build-arg "CONTEXT_SHA256=$context_sha")
+  # The Dockerfile's LABEL step expands those ARGs, but buildah 1.28 reuses a cached LABEL step
+  # when only the ARG values changed (a new commit kept the old revision); --label is applied at
+  # commit time, so it always wins.
+  build_args+=(--label "org.opencontainers.image.version=$version" --label "org.opencontainers.image.revision=$revision"
+    --label "org.opencontainers.image.source=$source_url" --label "org.opencontainers.image.base.name=$base"
+    --label "org.catalog-platform.context-sha256=$context_sha")
   [ -z "${PIP_INDEX_URL:-}" ] || build_args+=(--build-arg "PIP_INDEX_URL=$PIP_INDEX_URL")
   [ ! -s "$ca_bundle" ] || build_args+=(--secret "id=ca-bundle,src=$ca_bundle")
   started=$SECONDS
