@@ -59,6 +59,14 @@ bench: venv ## Load-test the API beside bare Sanic and raw asyncpg (~7 min; BENC
 	@command -v wrk >/dev/null || { echo "make: bench needs wrk (apt-get install wrk)" >&2; exit 1; }
 	$(BIN)/python -m bench
 
+.PHONY: image
+image: ## Build the catalog image with buildah (local Debian base where no registry answers); prints digest and size.
+	@$(CATALOG)/image/build.sh
+
+.PHONY: image-smoke
+image-smoke: venv ## Run the image with podman the chart's way (SQLite, PostgreSQL, registry push + cosign).
+	$(BIN)/pytest -m container tests/container
+
 .PHONY: clean
 clean: ## Remove the virtualenv and local state (var/).
 	rm -rf $(VENV) var

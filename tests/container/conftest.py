@@ -1,0 +1,102 @@
+"""Container-tier fixtures: the image `make image` builds (once per session, or reused when the
+same sources were built already), containers run the chart's way, a PostgreSQL the containers
+reach, and a local registry. Locally a missing podman/buildah skips the tier; CI=true fails it."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import jwt
+import pytest
+
+from apps.catalog.tests.postgres_server import PostgresServer, find_bindir, free_port
+from tests.conftest import skip_or_fail
+from tests.platform.registry import LocalRegistry
+from tests.platform.toolbox import missing
+
+from .podman import ChartPod, Container, ImageBuild, make_image, podman, session_labels, start, sweep_orphans
+
+# The HS256 secret the test containers get through CATALOG_JWT_SECRET (the chart's Secret).
+JWT_SECRET = "container-tier-secret-of-at-least-32-bytes"
+_names = itertools.count()
+
+
+def token(scope: str = "catalog:read catalog:write") -> str:
+    """A token the container accepts: the chart's issuer and audience, signed with JWT_SECRET."""
+    now = int(time.time())
+    claims = {"sub": "alice", "iss": "catalog-dev", "aud": "catalog-api", "iat": now, "exp": now + 300, "scope": scope}
+    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+
+
+@pytest.fixture(scope="session")
+def catalog_image() -> ImageBuild:
+    absent = [name for name in ("podman", "buildah") if shutil.which(name) is None]
+    if absent:
+        skip_or_fail(f"container tier needs {' and '.join(absent)} (apt-get install podman buildah runc debootstrap)")
+    sweep_orphans()
+    build = make_image()
+    print(f"\nimage {build.reference} {build.digest} ({build.seconds:.1f} s, base {build.base})")
+    return build
+
+
+@pytest.fixture
+def chart_pod() -> ChartPod:
+    return ChartPod().with_env(CATALOG_JWT_SECRET=JWT_SECRET)
+
+
+@pytest.fixture
+def data_volume() -> Iterator[str]:
+    """A fresh volume for /var/lib/catalog (the chart's PVC); podman copies the image's ownership
+    of that directory (UID 10001) into it, as fsGroup does for the PVC."""
+    name = f"catalog-test-{next(_names)}-{int(time.time() * 1000)}"
+    podman("volume", "create", *session_labels(), name)
+    yield name
+    podman("volume", "rm", "--force", name, check=False)
+
+
+@pytest.fixture
+def containers(catalog_image: ImageBuild) -> Iterator[Callable[..., Container]]:
+    """Start `catalog serve` containers of the built image; each is removed at teardown."""
+    started: list[Container] = []
+
+    def run(pod: ChartPod, *, network: str | None = None, port: int | None = None) -> Container:
+        name = f"catalog-test-{next(_names)}-{int(time.time() * 1000)}"
+        container = start(catalog_image.reference, pod, name, port=port or free_port(), network=network)
+        started.append(container)
+        return container
+
+    yield run
+    for container in started:
+        container.remove()
+
+
+@pytest.fixture(scope="session")
+def container_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server on 127.0.0.1 for the containers (they join the host's network)."""
+    bindir = find_bindir()
+    if bindir is None:
+        skip_or_fail("the PostgreSQL variant needs the server binaries (apt-get install postgresql)")
+    root = Path(tempfile.mkdtemp(prefix="catalog-container-pg-"))
+    server = PostgresServer(bindir, root).start()
+    try:
+        yield server
+    finally:
+        server.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def local_registry(tmp_path: Path) -> Iterator[LocalRegistry]:
+    if missing(["registry", "crane", "cosign"]):
+        skip_or_fail("the registry check needs `make tools` (registry, crane, cosign in .tools/bin)")
+    registry = LocalRegistry(tmp_path / "registry")
+    registry.root.mkdir()
+    try:
+        yield registry.start()
+    finally:
+        registry.stop()

@@ -1,0 +1,221 @@
+"""podman as the container tier drives it: the repo's containers.conf, the chart's way of running
+the catalog image (`ChartPod`), containers that a crashed session cannot leak, and image builds."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import httpx
+
+from tests.platform.toolbox import REPO_ROOT
+
+IMAGE_DIR = REPO_ROOT / "apps" / "catalog" / "image"
+# podman reads this instead of /etc/containers/containers.conf (runc, cgroupfs, no default ulimits).
+PODMAN_ENV = {**os.environ, "CONTAINERS_CONF": str(IMAGE_DIR / "containers.conf")}
+# Every container and volume of a test session carries this label with the session's pid, so the
+# next session removes what a killed one left behind.
+SESSION_LABEL = "org.catalog-platform.test-session"
+DATA_DIR = "/var/lib/catalog"
+SQLITE_URL = f"sqlite://{DATA_DIR}/catalog.sqlite3"
+
+
+def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["podman", *args], env=PODMAN_ENV, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"podman {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@dataclass(frozen=True)
+class ImageBuild:
+    """What `make image` printed."""
+
+    reference: str
+    digest: str
+    tags: tuple[str, ...]
+    base: str
+    layout: Path
+    seconds: float
+
+    @classmethod
+    def parse(cls, stdout: str, seconds: float) -> ImageBuild:
+        fields = dict(line.split(": ", 1) for line in stdout.splitlines() if ": " in line)
+        return cls(
+            fields["image"],
+            fields["digest"],
+            tuple(fields["tags"].split()),
+            fields["base"],
+            Path(fields["layout"]),
+            seconds,
+        )
+
+
+def make_image() -> ImageBuild:
+    """`make image`: builds, or reuses an image of the same sources, base and revision."""
+    started = time.monotonic()
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-s", "image"],
+        cwd=REPO_ROOT,
+        env=PODMAN_ENV,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    assert result.returncode == 0, f"make image failed:\n{result.stdout}\n{result.stderr}"
+    return ImageBuild.parse(result.stdout, time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class Mount:
+    kind: str  # "tmpfs" or "volume"
+    target: str
+    source: str = ""
+
+    def podman_args(self) -> list[str]:
+        if self.kind == "tmpfs":
+            return ["--tmpfs", f"{self.target}:rw,nosuid,nodev,size=64m"]
+        return ["--volume", f"{self.source}:{self.target}"]
+
+
+def chart_env(**overrides: str) -> dict[str, str]:
+    """The environment the chart's ConfigMap gives the container by default (SQLite, development).
+    Addresses and paths are the container's own: 0.0.0.0 inside its network namespace, /tmp a tmpfs."""
+    env = {
+        "CATALOG_ENV": "development",
+        "CATALOG_HOST": "0.0.0.0",  # noqa: S104
+        "CATALOG_PORT": "8000",
+        "CATALOG_LOG_LEVEL": "INFO",
+        "CATALOG_WORKERS": "1",
+        "CATALOG_GRACEFUL_SHUTDOWN_SECONDS": "15",
+        "CATALOG_DRAIN_SECONDS": "2",
+        "CATALOG_METRICS_DIR": "/tmp/metrics",  # noqa: S108
+        "CATALOG_JWT_ISSUER": "catalog-dev",
+        "CATALOG_JWT_AUDIENCE": "catalog-api",
+        "DATABASE_URL": SQLITE_URL,
+        "OTEL_SERVICE_NAME": "catalog",
+    }
+    env.update(overrides)
+    return env
+
+
+@dataclass(frozen=True)
+class ChartPod:
+    """How the chart runs the image, as podman flags: securityContext (user, read-only root,
+    capabilities, no privilege escalation), env, volumes and terminationGracePeriodSeconds.
+    Defaults mirror the chart's; a test changes one field with `replace()`."""
+
+    user: str = "10001:10001"
+    env: Mapping[str, str] = field(default_factory=chart_env)
+    read_only: bool = True
+    mounts: tuple[Mount, ...] = (Mount("tmpfs", "/tmp"),)  # noqa: S108 - the container's emptyDir
+    grace_seconds: int = 30
+
+    def podman_args(self) -> list[str]:
+        args = ["--user", self.user, "--cap-drop=ALL", "--security-opt", "no-new-privileges"]
+        if self.read_only:
+            # podman would add its own tmpfs on /tmp, /var/tmp and /run; the pod gets only ours.
+            args += ["--read-only", "--read-only-tmpfs=false"]
+        for mount in self.mounts:
+            args += mount.podman_args()
+        for name, value in self.env.items():
+            args += ["--env", f"{name}={value}"]
+        # `podman stop` then waits this long between SIGTERM and SIGKILL, as the kubelet does.
+        args += ["--stop-timeout", str(self.grace_seconds)]
+        return args
+
+    def with_env(self, **values: str) -> ChartPod:
+        return replace(self, env={**self.env, **values})
+
+    def with_data_volume(self, volume: str) -> ChartPod:
+        """The SQLite variant: the chart's data volume at /var/lib/catalog."""
+        return replace(self, mounts=(*self.mounts, Mount("volume", DATA_DIR, volume)))
+
+
+def session_labels() -> list[str]:
+    return ["--label", f"{SESSION_LABEL}={os.getpid()}"]
+
+
+def run_once(image: str, pod: ChartPod, *command: str, network: str | None = None, timeout: float = 60):
+    """Run a one-off container in the foreground (`catalog migrate`, a refused start)."""
+    args = ["run", "--rm", *session_labels(), *pod.podman_args()]
+    args += ["--network", network] if network else []
+    return podman(*args, image, *command, timeout=timeout, check=False)
+
+
+@dataclass
+class Container:
+    """A detached `catalog serve` container with its published base URL."""
+
+    name: str
+    base_url: str
+    started: float
+
+    def wait_ready(self, timeout: float = 60) -> float:
+        """Seconds from `podman run` to the first 200 from /readyz."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
+                    return time.monotonic() - self.started
+            except httpx.TransportError:
+                pass
+            if self.state()["Status"] == "exited":
+                raise AssertionError(f"{self.name} exited before it was ready:\n{self.logs()}")
+            time.sleep(0.1)
+        raise AssertionError(f"{self.name} not ready within {timeout} s:\n{self.logs()}")
+
+    def state(self) -> dict:
+        return json.loads(podman("inspect", "--format", "{{json .State}}", self.name).stdout)
+
+    def logs(self) -> tuple[str, str]:
+        """(stdout, stderr) of the container, as the kubelet would collect them."""
+        result = podman("logs", self.name)
+        return result.stdout, result.stderr
+
+    def terminate(self) -> None:
+        """SIGTERM to the container's PID 1, as the kubelet sends it."""
+        podman("kill", "--signal", "TERM", self.name)
+
+    def wait_exit(self, timeout: float) -> int:
+        result = podman("wait", self.name, timeout=timeout + 10)
+        return int(result.stdout.strip())
+
+    def remove(self) -> None:
+        podman("rm", "--force", "--time", "0", self.name, check=False)
+
+
+def start(image: str, pod: ChartPod, name: str, *, port: int, network: str | None = None) -> Container:
+    """`catalog serve` detached. Bridge network: published on 127.0.0.1:port only. Host network:
+    the container listens on 127.0.0.1:port itself (pod.env must say so)."""
+    args = ["run", "--detach", "--name", name, *session_labels(), *pod.podman_args()]
+    if network:
+        args += ["--network", network]
+    else:
+        args += ["--publish", f"127.0.0.1:{port}:{pod.env['CATALOG_PORT']}"]
+    started = time.monotonic()
+    podman(*args, image)
+    return Container(name, f"http://127.0.0.1:{port}", started)
+
+
+def sweep_orphans() -> None:
+    """Remove containers and volumes of earlier sessions whose pytest process is gone."""
+    for kind in ("container", "volume"):
+        listing = ["ps", "--all"] if kind == "container" else ["volume", "ls"]
+        fmt = '{{.ID}} {{index .Labels "%s"}}' if kind == "container" else '{{.Name}} {{index .Labels "%s"}}'
+        result = podman(*listing, "--filter", f"label={SESSION_LABEL}", "--format", fmt % SESSION_LABEL, check=False)
+        for line in result.stdout.split("\n"):
+            if not line.strip():
+                continue
+            ident, _, pid = line.partition(" ")
+            if pid.isdigit() and int(pid) != os.getpid() and not Path(f"/proc/{pid}").exists():
+                removal = ["rm", "--force", "--time", "0"] if kind == "container" else ["volume", "rm", "--force"]
+                podman(*removal, ident, check=False)

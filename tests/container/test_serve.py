@@ -1,0 +1,144 @@
+"""The image run the way the chart runs it (read-only root, UID 10001, no capabilities, the
+chart's environment), on SQLite (bridge network, published on 127.0.0.1 only) and on PostgreSQL.
+
+The test PostgreSQL listens on 127.0.0.1 only, which a bridge-networked container cannot reach;
+the PostgreSQL variant joins the host's network namespace instead and listens on a free loopback
+port (CATALOG_HOST=127.0.0.1), so nothing leaves loopback. Everything else is the same pod."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from apps.catalog.tests.postgres_server import PostgresServer, free_port
+from apps.catalog.tests.process.server import _ACK_SETTLE_SECONDS
+
+from .conftest import token
+from .podman import ChartPod, Container, ImageBuild, podman, run_once
+
+pytestmark = pytest.mark.container
+
+START_TO_READY_BUDGET_SECONDS = 30.0
+_databases = iter(range(10_000))
+
+
+def _fresh_postgres_database(server: PostgresServer) -> str:
+    name = f"catalog_container_{next(_databases)}"
+    subprocess.run(
+        [str(server.bindir / "createdb"), "-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres", name],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return server.url_for(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def deployment(request: pytest.FixtureRequest, chart_pod: ChartPod) -> tuple[ChartPod, str | None, int]:
+    """(pod, podman network or None for the bridge, port the test reaches it on), database migrated
+    by `catalog migrate` in a one-off container: the chart's init container / hook Job."""
+    if request.param == "sqlite":
+        pod, network, port = chart_pod.with_data_volume(request.getfixturevalue("data_volume")), None, free_port()
+    else:
+        port = free_port()
+        url = _fresh_postgres_database(request.getfixturevalue("container_postgres"))
+        pod = chart_pod.with_env(DATABASE_URL=url, CATALOG_HOST="127.0.0.1", CATALOG_PORT=str(port))
+        network = "host"
+    image = request.getfixturevalue("catalog_image").reference
+    migrated = run_once(image, pod, "migrate", network=network)
+    assert migrated.returncode == 0, migrated.stderr
+    assert migrated.stdout.strip() == "catalog: database schema is up to date"
+    return pod, network, port
+
+
+@pytest.fixture
+def served(deployment, containers: Callable[..., Container]) -> Iterator[tuple[Container, httpx.Client]]:
+    pod, network, port = deployment
+    container = containers(pod, network=network, port=port)
+    seconds = container.wait_ready(timeout=START_TO_READY_BUDGET_SECONDS)
+    print(f"\nstart-to-ready {seconds:.2f} s")
+    with httpx.Client(base_url=container.base_url, timeout=10) as client:
+        yield container, client
+
+
+def _json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_probes_and_a_crud_round_trip_with_a_token(served: tuple[Container, httpx.Client]):
+    container, client = served
+    headers = {"Authorization": f"Bearer {token()}"}
+
+    assert client.get("/livez").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ok", "checks": {"database": "ok"}}
+    assert client.get("/v1/products").status_code == 401
+    created = client.post("/v1/categories", json={"slug": "lamps", "name": "Lamps"}, headers=headers)
+    assert created.status_code == 201, created.text
+    body = {"sku": "LAMP-1", "name": "Desk lamp", "category": "lamps", "price": "19.99", "currency": "EUR", "stock": 3}
+    created = client.post("/v1/products", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    location = created.headers["Location"]
+    changed = client.patch(location, json={"price": "24.50"}, headers={**headers, "If-Match": created.headers["ETag"]})
+    assert changed.status_code == 200, changed.text
+    assert client.get(location, headers=headers).json()["price"] == "24.50"
+    deleted = client.delete(location, headers={**headers, "If-Match": changed.headers["ETag"]})
+    assert deleted.status_code == 204, deleted.text
+    assert client.get(location, headers=headers).status_code == 404
+    assert "catalog_http_request_duration_seconds_count" in client.get("/metrics").text
+
+    stdout, stderr = container.logs()
+    lines = _json_lines(stdout)  # every stdout line is JSON, or this raises
+    access = [(line["method"], line["route"], line["status"]) for line in lines if line["logger"] == "catalog.access"]
+    assert ("POST", "/v1/products", 201) in access
+    assert ("DELETE", "/v1/products/{product_id}", 204) in access
+    assert all(line["request_id"] and line["trace_id"] for line in lines if line["logger"] == "catalog.access")
+    assert stderr == ""
+
+
+def test_sigterm_drains_then_exits_cleanly_within_the_grace_period(served: tuple[Container, httpx.Client]):
+    container, client = served
+    grace = ChartPod().grace_seconds
+    # A SIGTERM before Sanic's manager has seen the worker's ack leaves it spinning >30 s and
+    # exiting 1, past any grace period (the process tier found it; see _ACK_SETTLE_SECONDS there).
+    time.sleep(_ACK_SETTLE_SECONDS)
+
+    started = time.monotonic()
+    container.terminate()
+    # The signal lands a moment after `podman kill` returns; the drain (2 s) keeps serving meanwhile.
+    statuses = [client.get("/readyz").status_code]
+    while statuses[-1] == 200 and time.monotonic() - started < 1.5:
+        statuses.append(client.get("/readyz").status_code)
+    exit_code = container.wait_exit(timeout=grace)
+    elapsed = time.monotonic() - started
+
+    assert statuses[-1] == 503, statuses
+    assert exit_code == 0
+    assert elapsed < grace
+    messages = [line["message"] for line in _json_lines(container.logs()[0])]
+    assert messages.index("draining") < messages.index("stopped")
+
+
+def test_serve_never_migrates(catalog_image: ImageBuild, chart_pod: ChartPod, data_volume: str, containers):
+    pod = chart_pod.with_data_volume(data_volume)
+    container = containers(pod)
+    container.wait_ready(timeout=START_TO_READY_BUDGET_SECONDS)
+    database = podman("volume", "inspect", "--format", "{{.Mountpoint}}", data_volume).stdout.strip()
+    headers = {"Authorization": f"Bearer {token()}"}
+
+    with sqlite3.connect(f"file:{database}/catalog.sqlite3?mode=ro", uri=True) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    unmigrated = httpx.get(f"{container.base_url}/v1/products", headers=headers, timeout=10)
+    migrated = run_once(catalog_image.reference, pod, "migrate")
+    after = httpx.get(f"{container.base_url}/v1/products", headers=headers, timeout=10)
+
+    assert "products" not in tables
+    assert unmigrated.status_code >= 500
+    assert migrated.returncode == 0, migrated.stderr
+    assert after.status_code == 200, after.text

@@ -1,0 +1,95 @@
+"""A local OCI registry (distribution v3, `registry` from `make tools`) on loopback, with crane
+and cosign v2 as the pipelines use them: push an OCI layout, read digests, sign and verify with a
+local key and no transparency log (DESIGN §9)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+import httpx
+
+from .processes import ProcessGroup
+from .toolbox import run, tool
+
+# cosign reads the key's password from here; a throwaway key per test needs no secret one.
+_COSIGN_ENV = {**os.environ, "COSIGN_PASSWORD": "test-only"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalRegistry:
+    """`registry serve` on 127.0.0.1:<free port>, storage under `root`; plain HTTP."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = _free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self._processes = ProcessGroup(root, detached=False)
+
+    def start(self, timeout: float = 20) -> LocalRegistry:
+        config = self.root / "config.yml"
+        config.write_text(
+            "version: 0.1\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {self.root / 'data'}\n"
+            f"http:\n  addr: {self.host}\n"
+            "log:\n  level: warn\n"
+        )
+        process = self._processes.start("registry", [str(tool("registry")), "serve", str(config)])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"registry exited {process.returncode}: {(self.root / 'registry.log').read_text()}")
+            try:
+                if httpx.get(f"http://{self.host}/v2/", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError(f"registry not answering on {self.host} within {timeout} s")
+
+    def stop(self) -> None:
+        self._processes.stop()
+
+
+def crane(*args: str) -> str:
+    return run([tool("crane"), *args, "--insecure"]).stdout.strip()
+
+
+def push_layout(layout: Path, reference: str) -> str:
+    """Push an OCI layout as is (its blobs and manifest bytes unchanged); returns the registry's digest."""
+    crane("push", str(layout), reference)
+    return crane("digest", reference)
+
+
+def cosign_keypair(directory: Path) -> tuple[Path, Path]:
+    run([tool("cosign"), "generate-key-pair", "--output-key-prefix", str(directory / "cosign")], env=_COSIGN_ENV)
+    return directory / "cosign.key", directory / "cosign.pub"
+
+
+def cosign_sign(reference: str, key: Path) -> None:
+    run(
+        [tool("cosign"), "sign", "--key", str(key), "--tlog-upload=false", "--allow-http-registry", "--yes", reference],
+        env=_COSIGN_ENV,
+    )
+
+
+def cosign_verify(reference: str, public_key: Path, *, check: bool = True):  # type: ignore[no-untyped-def]
+    return run(
+        [
+            tool("cosign"),
+            "verify",
+            "--key",
+            str(public_key),
+            "--insecure-ignore-tlog",
+            "--allow-http-registry",
+            reference,
+        ],
+        check=check,
+        env=_COSIGN_ENV,
+    )
