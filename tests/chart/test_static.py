@@ -22,12 +22,12 @@ RENDERS = (*ENVIRONMENTS, "all-features")
 # disappears unexpectedly changes it.
 EXPECTED_KINDS = {
     "dev": {
-        "ConfigMap", "Deployment", "Ingress", "NetworkPolicy", "PersistentVolumeClaim", "Pod", "Secret",
-        "Service", "ServiceAccount", "ServiceMonitor",
+        "ConfigMap", "Deployment", "Ingress", "NetworkPolicy", "PersistentVolumeClaim", "Pod", "PrometheusRule",
+        "Secret", "Service", "ServiceAccount", "ServiceMonitor",
     },
     "staging": {
         "ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Job", "NetworkPolicy", "Pod",
-        "PodDisruptionBudget", "Service", "ServiceAccount", "ServiceMonitor",
+        "PodDisruptionBudget", "PrometheusRule", "Service", "ServiceAccount", "ServiceMonitor",
     },
 }  # fmt: skip
 EXPECTED_KINDS["prod"] = EXPECTED_KINDS["staging"]
