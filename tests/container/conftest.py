@@ -4,6 +4,7 @@ reach, and a local registry. Locally a missing podman/buildah skips the tier; CI
 
 from __future__ import annotations
 
+import functools
 import itertools
 import shutil
 import tempfile
@@ -21,16 +22,22 @@ from tests.platform.toolbox import missing
 
 from .podman import ChartPod, Container, ImageBuild, make_image, podman, session_labels, start, sweep_orphans
 
-# The HS256 secret the test containers get through CATALOG_JWT_SECRET (the chart's Secret).
-JWT_SECRET = "container-tier-secret-of-at-least-32-bytes"
 _names = itertools.count()
 
 
+@functools.cache
+def dev_pod() -> ChartPod:
+    """The dev environment's catalog container, read off the chart as ArgoCD renders it."""
+    return ChartPod.from_chart("dev")
+
+
 def token(scope: str = "catalog:read catalog:write") -> str:
-    """A token the container accepts: the chart's issuer and audience, signed with JWT_SECRET."""
-    now = int(time.time())
-    claims = {"sub": "alice", "iss": "catalog-dev", "aud": "catalog-api", "iat": now, "exp": now + 300, "scope": scope}
-    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+    """A token the container accepts: the chart's issuer and audience, signed with the dev
+    environment's (dev-only) HS256 secret from the chart's Secret."""
+    env, now = dev_pod().env, int(time.time())
+    claims = {"sub": "alice", "iat": now, "exp": now + 300, "scope": scope}
+    claims |= {"iss": env["CATALOG_JWT_ISSUER"], "aud": env["CATALOG_JWT_AUDIENCE"]}
+    return jwt.encode(claims, env["CATALOG_JWT_SECRET"], algorithm="HS256")
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +53,7 @@ def catalog_image() -> ImageBuild:
 
 @pytest.fixture
 def chart_pod() -> ChartPod:
-    return ChartPod().with_env(CATALOG_JWT_SECRET=JWT_SECRET)
+    return dev_pod()
 
 
 @pytest.fixture

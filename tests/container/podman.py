@@ -8,11 +8,12 @@ import os
 import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
 
+from tests.chart import render
 from tests.platform.toolbox import REPO_ROOT
 
 IMAGE_DIR = REPO_ROOT / "apps" / "catalog" / "image"
@@ -21,8 +22,6 @@ PODMAN_ENV = {**os.environ, "CONTAINERS_CONF": str(IMAGE_DIR / "containers.conf"
 # Every container and volume of a test session carries this label with the session's pid, so the
 # next session removes what a killed one left behind.
 SESSION_LABEL = "org.catalog-platform.test-session"
-DATA_DIR = "/var/lib/catalog"
-SQLITE_URL = f"sqlite://{DATA_DIR}/catalog.sqlite3"
 
 
 def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -86,38 +85,56 @@ class Mount:
         return ["--volume", f"{self.source}:{self.target}"]
 
 
-def chart_env(**overrides: str) -> dict[str, str]:
-    """The environment the chart's ConfigMap gives the container by default (SQLite, development).
-    Addresses and paths are the container's own: 0.0.0.0 inside its network namespace, /tmp a tmpfs."""
-    env = {
-        "CATALOG_ENV": "development",
-        "CATALOG_HOST": "0.0.0.0",  # noqa: S104
-        "CATALOG_PORT": "8000",
-        "CATALOG_LOG_LEVEL": "INFO",
-        "CATALOG_WORKERS": "1",
-        "CATALOG_GRACEFUL_SHUTDOWN_SECONDS": "15",
-        "CATALOG_DRAIN_SECONDS": "2",
-        "CATALOG_METRICS_DIR": "/tmp/metrics",  # noqa: S108
-        "CATALOG_JWT_ISSUER": "catalog-dev",
-        "CATALOG_JWT_AUDIENCE": "catalog-api",
-        "DATABASE_URL": SQLITE_URL,
-        "OTEL_SERVICE_NAME": "catalog",
-    }
-    env.update(overrides)
-    return env
-
-
 @dataclass(frozen=True)
 class ChartPod:
     """How the chart runs the image, as podman flags: securityContext (user, read-only root,
     capabilities, no privilege escalation), env, volumes and terminationGracePeriodSeconds.
-    Defaults mirror the chart's; a test changes one field with `replace()`."""
+    `from_chart()` reads them off the rendered Deployment; a test changes one field with `replace()`."""
 
-    user: str = "10001:10001"
-    env: Mapping[str, str] = field(default_factory=chart_env)
+    user: str
+    env: Mapping[str, str]
+    mounts: tuple[Mount, ...]
+    grace_seconds: int
+    prestop_seconds: int = 0
     read_only: bool = True
-    mounts: tuple[Mount, ...] = (Mount("tmpfs", "/tmp"),)  # noqa: S108 - the container's emptyDir
-    grace_seconds: int = 30
+    data_dir: str = ""  # where the chart mounts its PersistentVolumeClaim (SQLite), if it does
+
+    @classmethod
+    def from_chart(cls, environment: str = "dev") -> ChartPod:
+        """The catalog container of environment's Deployment, rendered as its ArgoCD Application
+        renders it: env from its ConfigMap and Secret references, user, read-only root, /tmp."""
+        rendered = render.render_application(render.applications()[environment])
+        pod = rendered.one("Deployment")["spec"]["template"]["spec"]
+        (container,) = [c for c in pod["containers"] if c["name"] == "catalog"]
+        security = {**pod.get("securityContext", {}), **container["securityContext"]}
+        # podman_args() always drops every capability and forbids escalation: so must the chart.
+        assert security["capabilities"]["drop"] == ["ALL"]
+        assert security["allowPrivilegeEscalation"] is False
+        env: dict[str, str] = {}
+        for source in container.get("envFrom", []):
+            env.update(rendered.one("ConfigMap", source["configMapRef"]["name"])["data"])
+        for variable in container.get("env", []):
+            if "value" in variable:
+                env[variable["name"]] = variable["value"]
+            else:
+                ref = variable["valueFrom"]["secretKeyRef"]
+                env[variable["name"]] = rendered.one("Secret", ref["name"])["stringData"][ref["key"]]
+        # No collector runs beside the container here; export is proven by the process tier.
+        env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = tuple(
+            Mount("tmpfs", m["mountPath"]) for m in container["volumeMounts"] if "emptyDir" in volumes[m["name"]]
+        )
+        claims = [m["mountPath"] for m in container["volumeMounts"] if "persistentVolumeClaim" in volumes[m["name"]]]
+        return cls(
+            user=f"{security['runAsUser']}:{security['runAsGroup']}",
+            env=env,
+            mounts=mounts,
+            grace_seconds=pod["terminationGracePeriodSeconds"],
+            prestop_seconds=container["lifecycle"]["preStop"]["sleep"]["seconds"],
+            read_only=security["readOnlyRootFilesystem"],
+            data_dir=claims[0] if claims else "",
+        )
 
     def podman_args(self) -> list[str]:
         args = ["--user", self.user, "--cap-drop=ALL", "--security-opt", "no-new-privileges"]
@@ -135,9 +152,13 @@ class ChartPod:
     def with_env(self, **values: str) -> ChartPod:
         return replace(self, env={**self.env, **values})
 
+    def without_env(self, *names: str) -> ChartPod:
+        return replace(self, env={k: v for k, v in self.env.items() if k not in names})
+
     def with_data_volume(self, volume: str) -> ChartPod:
-        """The SQLite variant: the chart's data volume at /var/lib/catalog."""
-        return replace(self, mounts=(*self.mounts, Mount("volume", DATA_DIR, volume)))
+        """The SQLite variant: a podman volume where the chart mounts its PersistentVolumeClaim."""
+        assert self.data_dir, "this environment's Deployment mounts no PersistentVolumeClaim"
+        return replace(self, mounts=(*self.mounts, Mount("volume", self.data_dir, volume)))
 
 
 def session_labels() -> list[str]:

@@ -14,7 +14,8 @@ import pytest
 
 from tests.platform.toolbox import REPO_ROOT
 
-from .podman import PODMAN_ENV, ChartPod, ImageBuild, podman, run_once, session_labels
+from .conftest import dev_pod
+from .podman import PODMAN_ENV, ImageBuild, podman, run_once, session_labels
 
 pytestmark = pytest.mark.container
 
@@ -133,8 +134,8 @@ def test_image_fits_its_size_budget(catalog_image: ImageBuild):
 )
 def test_container_refuses_to_start_with_one_clear_line(catalog_image: ImageBuild, env, variable):
     started = time.monotonic()
-    # The chart's settings without a JWT key (production takes it from existingSecret), plus `env`.
-    result = run_once(catalog_image.reference, ChartPod().with_env(**env))
+    # dev's settings without its dev-only JWT secret (production takes a key from existingSecret), plus `env`.
+    result = run_once(catalog_image.reference, dev_pod().without_env("CATALOG_JWT_SECRET").with_env(**env))
     elapsed = time.monotonic() - started
 
     assert result.returncode == 2, result.stderr

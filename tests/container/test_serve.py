@@ -20,7 +20,7 @@ import pytest
 from apps.catalog.tests.postgres_server import PostgresServer, free_port
 from apps.catalog.tests.process.server import _ACK_SETTLE_SECONDS
 
-from .conftest import token
+from .conftest import dev_pod, token
 from .podman import ChartPod, Container, ImageBuild, podman, run_once
 
 pytestmark = pytest.mark.container
@@ -104,7 +104,9 @@ def test_probes_and_a_crud_round_trip_with_a_token(served: tuple[Container, http
 
 def test_sigterm_drains_then_exits_cleanly_within_the_grace_period(served: tuple[Container, httpx.Client]):
     container, client = served
-    grace = ChartPod().grace_seconds
+    pod = dev_pod()
+    # The kubelet runs preStop first, then SIGTERM; both count against the grace period.
+    grace = pod.grace_seconds - pod.prestop_seconds
     # A SIGTERM before Sanic's manager has seen the worker's ack leaves it spinning >30 s and
     # exiting 1, past any grace period (the process tier found it; see _ACK_SETTLE_SECONDS there).
     time.sleep(_ACK_SETTLE_SECONDS)
