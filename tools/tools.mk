@@ -4,6 +4,8 @@
 
 TOOLS_BIN := .tools/bin
 TOOLS_STAMPS := .tools/stamps
+# helm reads plugins from here (export HELM_PLUGINS=$(CURDIR)/.tools/helm-plugins; the inventories do).
+HELM_PLUGINS_DIR := .tools/helm-plugins
 TOOLS_PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
 
 # helm defaults .Capabilities.KubeVersion to v1.20 without these; we follow its client-go minor.
@@ -20,6 +22,7 @@ TOOLS_LDFLAGS_cosign := -X sigs.k8s.io/release-utils/version.gitVersion=@github.
 TOOLS_LDFLAGS_registry := -X github.com/distribution/distribution/v3/version.version=@github.com/distribution/distribution/v3@
 TOOLS_LDFLAGS_kube-linter := -X golang.stackrox.io/kube-linter/internal/version.version=@golang.stackrox.io/kube-linter@
 TOOLS_LDFLAGS_etcd :=
+TOOLS_LDFLAGS_helm-diff := -X github.com/databus23/helm-diff/v3/cmd.Version=@github.com/databus23/helm-diff/v3@
 TOOLS_LDFLAGS_kubernetes := \
   -X k8s.io/component-base/version.gitVersion=@k8s.io/kubernetes@ \
   -X k8s.io/component-base/version.gitMajor=1 \
@@ -27,13 +30,17 @@ TOOLS_LDFLAGS_kubernetes := \
   -X k8s.io/component-base/version.gitTreeState=clean
 
 # Built one module at a time, never in parallel: each `go build` already uses every core.
-TOOLS_GROUPS := tools argo cosign registry kube-linter etcd kubernetes
+TOOLS_GROUPS := tools argo cosign registry kube-linter etcd kubernetes helm-diff
 tools_dir = $(if $(filter tools,$(1)),tools,tools/$(1))
 
 .PHONY: tools
 tools: ## Build the pinned Go tools into .tools/bin (incremental; prints what it builds and how long).
 	@tools/scripts/check-go.sh tools
 	@$(foreach g,$(TOOLS_GROUPS),tools/scripts/build-tools.sh $(call tools_dir,$(g)) $(TOOLS_BIN) $(TOOLS_STAMPS) '$(strip $(TOOLS_LDFLAGS_$(g)))' $(if $(filter etcd,$(g)),server=etcd) &&) true
+	@mkdir -p $(HELM_PLUGINS_DIR)/diff/bin
+	@install -m 0644 "$$(cd tools/helm-diff && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' github.com/databus23/helm-diff/v3)/plugin.yaml" $(HELM_PLUGINS_DIR)/diff/plugin.yaml
+	@ln -sfn ../../../bin/helm-diff $(HELM_PLUGINS_DIR)/diff/bin/diff
+	@echo "tools: helm plugin diff in $(HELM_PLUGINS_DIR) (HELM_PLUGINS)"
 	@cd tools/crds && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go mod download
 	@echo "tools: CRD source modules in the module cache (tools/crds/go.mod)"
 

@@ -33,6 +33,7 @@ VERSION_CASES = [
     ("kube-controller-manager", ["--version"], "kubernetes", "k8s.io/kubernetes"),
     ("kube-scheduler", ["--version"], "kubernetes", "k8s.io/kubernetes"),
     ("kubectl", ["version", "--client"], "kubernetes", "k8s.io/kubernetes"),
+    ("helm-diff", ["version"], "helm-diff", "github.com/databus23/helm-diff/v3"),
 ]
 
 
