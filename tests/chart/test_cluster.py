@@ -1,7 +1,7 @@
 """Each environment on the real control plane: server-side dry-run of every rendered object,
-then `helm install` into a namespace made the way the namespaces role makes it (Pod Security
-`restricted` enforced, quota, limits, default deny) until the pods are Ready on kwok nodes; the
-ArgoCD objects are accepted by the real ArgoCD CRDs."""
+then `helm install` into a namespace made as the namespaces role makes catalog-<env> (its labels,
+Pod Security `restricted` enforced, its policy file: quota, limits, default deny) until the pods
+are Ready on kwok nodes; the ArgoCD objects are accepted by the real ArgoCD CRDs."""
 
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.ansible import namespaces_role
 from tests.chart import render
 
 pytestmark = pytest.mark.cluster
 
 ENVIRONMENTS = ("dev", "staging", "prod")
-NAMESPACE_POLICY = Path(__file__).parent / "namespace-policy.yaml"
-RESTRICTED = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
 # Not a key: kwok never starts the container, and the Secret lives only in a throwaway namespace.
 FAKE_DATABASE_URL = "postgres://catalog:x@postgresql:5432/catalog"
 FAKE_PEM = "-----BEGIN PUBLIC KEY-----\nnot-a-key\n-----END PUBLIC KEY-----\n"
@@ -27,13 +26,12 @@ FAKE_PEM = "-----BEGIN PUBLIC KEY-----\nnot-a-key\n-----END PUBLIC KEY-----\n"
 
 @pytest.fixture
 def catalog_namespace(control_plane, new_namespace):
-    """A namespace like the namespaces role's: restricted PSA, quota and limits counted, default deny."""
-    namespace = new_namespace(**RESTRICTED)
-    policy = [
-        dict(d, metadata={**d["metadata"], "namespace": namespace})
-        for d in yaml.safe_load_all(NAMESPACE_POLICY.read_text())
-    ]
-    control_plane.apply(policy)
+    """A namespace as the namespaces role makes catalog-dev (restricted PSA, quota and limits
+    counted, default deny), under a name of its own."""
+    role_entry = namespaces_role.entry("catalog-dev")
+    assert role_entry["pod_security"] == "restricted"
+    namespace = new_namespace(**namespaces_role.labels(role_entry))
+    control_plane.apply(namespaces_role.policy(role_entry, namespace))
     deadline = time.monotonic() + 30
     while (
         not json.loads(
