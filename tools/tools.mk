@@ -51,3 +51,7 @@ cluster-up: ## Start the loopback test control plane (etcd, apiserver, controlle
 .PHONY: cluster-down
 cluster-down: ## Stop the test control plane started by cluster-up and remove its state.
 	@$(TOOLS_PYTHON) -m tests.platform.controlplane down
+
+.PHONY: upstream
+upstream: venv ## Assemble the upstream charts and manifests the ci inventory installs into .tools/upstream (tools/upstream).
+	@$(TOOLS_PYTHON) -m tests.platform.upstream
