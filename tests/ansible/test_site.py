@@ -1,0 +1,105 @@
+"""`ansible-playbook site.yml -i inventories/ci` on the test control plane: it converges, a second
+run and a check-mode run change nothing, the preflight refuses a foreign context without touching
+the cluster, and teardown removes what site.yml created and nothing else."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tests.ansible import namespaces_role
+
+pytestmark = pytest.mark.cluster
+
+
+def test_a_second_run_changes_nothing(converged):
+    again = converged.playbook("site.yml")
+    assert again.returncode == 0, again.explain()
+    assert again.total("changed") == 0, again.explain()
+    assert again.total("ok") > 0, again.explain()
+
+
+def test_check_mode_on_the_converged_platform_reports_no_changes(converged):
+    checked = converged.playbook("site.yml", "--check")
+    assert checked.returncode == 0, checked.explain()
+    assert checked.total("changed") == 0, checked.explain()
+
+
+@pytest.mark.parametrize("entry", namespaces_role.entries(), ids=lambda e: e["name"])
+def test_each_namespace_carries_its_labels_and_policy(converged, entry):
+    stored = json.loads(converged.kubectl("get", "namespace", entry["name"], "-o", "json").stdout)
+    assert namespaces_role.labels(entry).items() <= stored["metadata"]["labels"].items()
+    for document in namespaces_role.policy(entry):
+        kind, name = document["kind"], document["metadata"]["name"]
+        found = json.loads(converged.kubectl("get", kind, name, "-n", entry["name"], "-o", "json").stdout)
+        if kind == "ResourceQuota":
+            assert found["spec"]["hard"] == document["spec"]["hard"]
+        else:
+            assert found["spec"] == {**found["spec"], **document["spec"]}
+
+
+def _namespace_versions(platform) -> dict[str, str]:
+    listed = json.loads(platform.kubectl("get", "namespaces", "-o", "json").stdout)["items"]
+    return {n["metadata"]["name"]: n["metadata"]["resourceVersion"] for n in listed}
+
+
+@pytest.mark.parametrize(
+    ("current_context", "refusal"),
+    [
+        ("someone-elses-cluster", "refusing to act on kube context 'someone-elses-cluster'"),
+        ("", "has no usable current context"),
+    ],
+    ids=["foreign-context", "no-current-context"],
+)
+def test_preflight_refuses_without_touching_the_cluster(
+    platform, before_site, foreign_kubeconfig, current_context, refusal
+):
+    config = yaml.safe_load(foreign_kubeconfig.read_text())
+    config["current-context"] = current_context
+    foreign_kubeconfig.write_text(yaml.safe_dump(config))
+    kubeconfig_bytes = foreign_kubeconfig.read_bytes()
+    namespaces = _namespace_versions(platform)
+
+    # The kubeconfig still reaches the test cluster: had the preflight let the run through,
+    # site.yml would have changed it.
+    refused = platform.playbook("site.yml", kubeconfig=foreign_kubeconfig)
+
+    assert refused.returncode != 0, refused.explain()
+    assert any(refusal in failure for failure in refused.failures), refused.explain()
+    assert refused.total("changed") == 0, refused.explain()
+    assert _namespace_versions(platform) == namespaces
+    assert foreign_kubeconfig.read_bytes() == kubeconfig_bytes
+
+
+def test_teardown_removes_what_site_created_and_nothing_else(converged, before_site):
+    # Someone else's objects: a namespace and a ClusterRole site.yml did not create.
+    theirs = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "someone-elses"}},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "someone-elses-reader"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
+        },
+    ]
+    converged.plane.apply(theirs)
+    try:
+        removed = converged.playbook("playbooks/teardown.yml")
+        converged.converged = False
+        assert removed.returncode == 0, removed.explain()
+
+        after = converged.cluster_snapshot()
+        expected = {kind: set(names) for kind, names in before_site.items()}
+        expected["namespaces"].add("someone-elses")
+        expected["clusterroles"].add("someone-elses-reader")
+        assert after == expected
+        assert converged.helm_releases() == []
+
+        again = converged.playbook("playbooks/teardown.yml")
+        assert again.returncode == 0, again.explain()
+        assert again.total("changed") == 0, again.explain()
+    finally:
+        converged.kubectl("delete", "namespace", "someone-elses", "--wait=false", check=False)
+        converged.kubectl("delete", "clusterrole", "someone-elses-reader", check=False)

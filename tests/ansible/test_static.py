@@ -1,0 +1,48 @@
+"""The Ansible tree without a cluster: ansible-lint's production profile, a syntax check of every
+playbook with each inventory, and every role's defaults typed in its argument_specs."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.ansible.playbook import ANSIBLE_BIN
+from tests.platform.toolbox import REPO_ROOT
+
+pytestmark = pytest.mark.static
+
+ROLES = sorted(p.name for p in (REPO_ROOT / "roles").iterdir() if p.is_dir())
+PLAYBOOKS = ["site.yml", "playbooks/teardown.yml"]
+INVENTORIES = sorted(p.name for p in (REPO_ROOT / "inventories").iterdir())
+
+
+def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(a) for a in args], cwd=REPO_ROOT, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+    )
+
+
+def test_ansible_lint_production_profile_is_clean():
+    linted = _run(ANSIBLE_BIN / "ansible-lint", "--profile", "production", "--offline", "--nocolor")
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+@pytest.mark.parametrize("playbook", PLAYBOOKS)
+def test_syntax_check(playbook, inventory):
+    checked = _run(ANSIBLE_BIN / "ansible-playbook", "--syntax-check", "-i", f"inventories/{inventory}", playbook)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_default_is_typed_in_argument_specs(role):
+    base = REPO_ROOT / "roles" / role
+    defaults = yaml.safe_load((base / "defaults" / "main.yml").read_text()) or {}
+    specs = yaml.safe_load((base / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    # Every entry point (main, teardown, ...) types the options it reads.
+    typed = {name for entry in specs.values() for name in entry.get("options", {})}
+    assert set(defaults) == typed, f"untyped: {set(defaults) - typed}; typed without default: {typed - set(defaults)}"
+    assert all(name.startswith(f"{role}_") for name in defaults), sorted(defaults)
