@@ -53,6 +53,12 @@ def parse(argv: list[str] | None = None) -> Config:
         help=f"catalog endpoints to load (comma-separated subset of {','.join(CATALOG_ENDPOINTS)})",
     )
     parser.add_argument(
+        "--sampled-ratio",
+        type=float,
+        default=float(_env("sampled_ratio", base.sampled_ratio)),
+        help="one more GET run with traces sampled at this ratio, labelled catalog-sampled; 0 skips it",
+    )
+    parser.add_argument(
         "--no-baselines", action="store_true", help="skip the ceiling and floor runs (iterating on the catalog)"
     )
     parser.add_argument("--output", type=Path, default=Path(_env("output", base.output)))
@@ -66,6 +72,8 @@ def parse(argv: list[str] | None = None) -> Config:
     endpoints = tuple(e.strip() for e in args.endpoints.split(",") if e.strip())
     if set(endpoints) - set(CATALOG_ENDPOINTS) or not endpoints:
         parser.error(f"--endpoints: use a comma-separated subset of {','.join(CATALOG_ENDPOINTS)}")
+    if not 0 <= args.sampled_ratio <= 1:
+        parser.error("--sampled-ratio must be between 0 and 1")
     if args.connections < args.wrk_threads:
         parser.error("--connections must be at least --wrk-threads")
     return Config(
@@ -79,6 +87,7 @@ def parse(argv: list[str] | None = None) -> Config:
         engines=engines,
         pool_max=args.pool_max,
         endpoints=endpoints,
+        sampled_ratio=args.sampled_ratio,
         baselines=not args.no_baselines,
         output=args.output,
     )

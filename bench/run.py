@@ -40,8 +40,10 @@ class Config:
     pool_max: int = 10  # per worker, for the catalog and the floor alike
     endpoints: tuple[str, ...] = CATALOG_ENDPOINTS  # a subset, to iterate on one endpoint
     baselines: bool = True  # the ceiling and floor runs
-    # Extra settings for the catalog (e.g. OTEL_TRACES_SAMPLER); the report labels a run that has any.
-    catalog_env: dict[str, str] = field(default_factory=dict)
+    # The headline rows run the service's defaults (every span recorded and exported). One more GET
+    # on PostgreSQL samples traces at this ratio (standard OTEL_TRACES_SAMPLER), reported beside
+    # them as `catalog-sampled`; 0 skips it.
+    sampled_ratio: float = 0.1
     output: Path = ROOT / "bench" / "results" / "latest.json"
 
 
@@ -144,10 +146,12 @@ class Bench:
         return path
 
     @contextlib.contextmanager
-    def catalog_server(self, database: str, dataset: databases.Dataset) -> Iterator[tuple[Server, dict[str, Script]]]:
+    def catalog_server(
+        self, database: str, dataset: databases.Dataset, extra_env: dict[str, str] | None = None
+    ) -> Iterator[tuple[Server, dict[str, Script]]]:
         """`catalog serve` on `dataset` with every middleware on, and the wrk script of each endpoint."""
         port = free_port()
-        name = f"catalog-{database}-{dataset.products}"
+        name = f"catalog-{database}-{dataset.products}{'-variant' if extra_env else ''}"
         env = {
             **self.env,
             "DATABASE_URL": dataset.url,
@@ -158,7 +162,7 @@ class Bench:
             "CATALOG_METRICS_DIR": str(self.work / f"{name}-metrics"),
             "CATALOG_GRACEFUL_SHUTDOWN_SECONDS": "5",
             "OTEL_EXPORTER_OTLP_ENDPOINT": self.sink.url,
-            **self.config.catalog_env,
+            **(extra_env or {}),
         }
         scripts: dict[str, Script] = {
             "get": ("paths.lua", lambda _t: [str(dataset.get_paths_file)]),
@@ -171,12 +175,19 @@ class Bench:
         with self.server(name, argv, env, port, "/readyz") as server:
             yield server, scripts
 
-    def catalog(self, database: str, dataset: databases.Dataset, endpoints: tuple[str, ...]) -> None:
+    def catalog(
+        self, database: str, dataset: databases.Dataset, endpoints: tuple[str, ...], sampled: float = 0.0
+    ) -> None:
         title = f"catalog on {database}, {dataset.products} products, {self.config.workers} workers"
-        with self.phase(title), self.catalog_server(database, dataset) as (server, scripts):
+        target, extra_env = "catalog", None
+        if sampled:
+            title += f", traces sampled at {sampled:g}"
+            target = "catalog-sampled"
+            extra_env = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": str(sampled)}
+        with self.phase(title), self.catalog_server(database, dataset, extra_env) as (server, scripts):
             for endpoint in endpoints:
                 script, args = scripts[endpoint]
-                self.measure(server, "catalog", database, dataset.products, endpoint, script, args)
+                self.measure(server, target, database, dataset.products, endpoint, script, args)
 
     # -- datasets ------------------------------------------------------------------------------
 
@@ -205,6 +216,8 @@ class Bench:
             if config.baselines:
                 self.baseline("floor", small)
             self.catalog("postgresql", small, endpoints)
+            if config.sampled_ratio and "get" in endpoints:
+                self.catalog("postgresql", small, ("get",), sampled=config.sampled_ratio)
             scale_endpoints = tuple(e for e in SCALE_ENDPOINTS if e in endpoints)
             if config.scale_products and scale_endpoints:
                 large = self.postgres_dataset(postgres, config.scale_products)
