@@ -20,7 +20,7 @@ $(VENV_STAMP): pyproject.toml $(CATALOG)/pyproject.toml $(CATALOG)/constraints.t
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CATALOG)/constraints.txt pip
 	$(BIN)/pip install --quiet --disable-pip-version-check -c $(CATALOG)/constraints.txt \
-	  -e '$(CATALOG)[test,lint]' --group platform --group ansible
+	  -e '$(CATALOG)[test,lint]' --group platform --group bench --group ansible
 	@touch $@
 
 .PHONY: venv

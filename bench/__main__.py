@@ -14,7 +14,7 @@ from pathlib import Path
 from types import FrameType
 
 from bench import report
-from bench.run import Config, run
+from bench.run import CATALOG_ENDPOINTS, Config, run
 
 # BENCH_QUICK=1: a small dataset and short runs, to check the harness rather than the service.
 QUICK = {"duration": 3.0, "warmup": 1.0, "products": 1_000, "scale_products": 10_000}
@@ -47,6 +47,20 @@ def parse(argv: list[str] | None = None) -> Config:
         "--engines", default=_env("engines", ",".join(base.engines)), help="postgresql,sqlite (comma-separated)"
     )
     parser.add_argument("--pool-max", type=int, default=int(_env("pool_max", base.pool_max)))
+    parser.add_argument(
+        "--endpoints",
+        default=_env("endpoints", ",".join(base.endpoints)),
+        help=f"catalog endpoints to load (comma-separated subset of {','.join(CATALOG_ENDPOINTS)})",
+    )
+    parser.add_argument(
+        "--sampled-ratio",
+        type=float,
+        default=float(_env("sampled_ratio", base.sampled_ratio)),
+        help="one more GET run with traces sampled at this ratio, labelled catalog-sampled; 0 skips it",
+    )
+    parser.add_argument(
+        "--no-baselines", action="store_true", help="skip the ceiling and floor runs (iterating on the catalog)"
+    )
     parser.add_argument("--output", type=Path, default=Path(_env("output", base.output)))
     args = parser.parse_args(argv)
     if args.quick and not quick:
@@ -55,6 +69,11 @@ def parse(argv: list[str] | None = None) -> Config:
     unknown = set(engines) - {"postgresql", "sqlite"}
     if unknown or not engines:
         parser.error(f"--engines: unknown {sorted(unknown)}; use postgresql and/or sqlite")
+    endpoints = tuple(e.strip() for e in args.endpoints.split(",") if e.strip())
+    if set(endpoints) - set(CATALOG_ENDPOINTS) or not endpoints:
+        parser.error(f"--endpoints: use a comma-separated subset of {','.join(CATALOG_ENDPOINTS)}")
+    if not 0 <= args.sampled_ratio <= 1:
+        parser.error("--sampled-ratio must be between 0 and 1")
     if args.connections < args.wrk_threads:
         parser.error("--connections must be at least --wrk-threads")
     return Config(
@@ -67,6 +86,9 @@ def parse(argv: list[str] | None = None) -> Config:
         scale_products=args.scale_products,
         engines=engines,
         pool_max=args.pool_max,
+        endpoints=endpoints,
+        sampled_ratio=args.sampled_ratio,
+        baselines=not args.no_baselines,
         output=args.output,
     )
 

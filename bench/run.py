@@ -23,6 +23,8 @@ from bench.processes import Server, clean_env, free_port
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG_ENDPOINTS = ("get", "list", "list-deep", "create", "stock")
 SCALE_ENDPOINTS = ("list", "list-deep")
+# A wrk script and its arguments for a run tag.
+Script = tuple[str, Callable[[str], list[str]]]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,12 @@ class Config:
     scale_products: int = 1_000_000  # 0 skips the scaling runs
     engines: tuple[str, ...] = ("postgresql", "sqlite")
     pool_max: int = 10  # per worker, for the catalog and the floor alike
+    endpoints: tuple[str, ...] = CATALOG_ENDPOINTS  # a subset, to iterate on one endpoint
+    baselines: bool = True  # the ceiling and floor runs
+    # The headline rows run the service's defaults (every span recorded and exported). One more GET
+    # on PostgreSQL samples traces at this ratio (standard OTEL_TRACES_SAMPLER), reported beside
+    # them as `catalog-sampled`; 0 skips it.
+    sampled_ratio: float = 0.1
     output: Path = ROOT / "bench" / "results" / "latest.json"
 
 
@@ -137,9 +145,13 @@ class Bench:
         path.write_text("/v1/products/4f1c2b9e-8d53-4a57-9a36-0d8f2b7c1e42\n")
         return path
 
-    def catalog(self, database: str, dataset: databases.Dataset, endpoints: tuple[str, ...]) -> None:
+    @contextlib.contextmanager
+    def catalog_server(
+        self, database: str, dataset: databases.Dataset, extra_env: dict[str, str] | None = None
+    ) -> Iterator[tuple[Server, dict[str, Script]]]:
+        """`catalog serve` on `dataset` with every middleware on, and the wrk script of each endpoint."""
         port = free_port()
-        name = f"catalog-{database}-{dataset.products}"
+        name = f"catalog-{database}-{dataset.products}{'-variant' if extra_env else ''}"
         env = {
             **self.env,
             "DATABASE_URL": dataset.url,
@@ -150,8 +162,9 @@ class Bench:
             "CATALOG_METRICS_DIR": str(self.work / f"{name}-metrics"),
             "CATALOG_GRACEFUL_SHUTDOWN_SECONDS": "5",
             "OTEL_EXPORTER_OTLP_ENDPOINT": self.sink.url,
+            **(extra_env or {}),
         }
-        scripts: dict[str, tuple[str, Callable[[str], list[str]]]] = {
+        scripts: dict[str, Script] = {
             "get": ("paths.lua", lambda _t: [str(dataset.get_paths_file)]),
             "list": ("paths.lua", lambda _t: [str(dataset.list_paths_file)]),
             "list-deep": ("paths.lua", lambda _t: [str(dataset.deep_paths_file)]),
@@ -159,11 +172,22 @@ class Bench:
             "stock": ("stock.lua", lambda _t: [str(dataset.ids_file)]),
         }
         argv = [sys.executable, "-m", "catalog", "serve"]
+        with self.server(name, argv, env, port, "/readyz") as server:
+            yield server, scripts
+
+    def catalog(
+        self, database: str, dataset: databases.Dataset, endpoints: tuple[str, ...], sampled: float = 0.0
+    ) -> None:
         title = f"catalog on {database}, {dataset.products} products, {self.config.workers} workers"
-        with self.phase(title), self.server(name, argv, env, port, "/readyz") as server:
+        target, extra_env = "catalog", None
+        if sampled:
+            title += f", traces sampled at {sampled:g}"
+            target = "catalog-sampled"
+            extra_env = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": str(sampled)}
+        with self.phase(title), self.catalog_server(database, dataset, extra_env) as (server, scripts):
             for endpoint in endpoints:
                 script, args = scripts[endpoint]
-                self.measure(server, "catalog", database, dataset.products, endpoint, script, args)
+                self.measure(server, target, database, dataset.products, endpoint, script, args)
 
     # -- datasets ------------------------------------------------------------------------------
 
@@ -181,19 +205,25 @@ class Bench:
 
     def all(self) -> None:
         config = self.config
-        self.baseline("ceiling", None)
+        endpoints = tuple(e for e in CATALOG_ENDPOINTS if e in config.endpoints)
+        if config.baselines:
+            self.baseline("ceiling", None)
         if "postgresql" in config.engines:
             with self.phase("start PostgreSQL"):
                 postgres = databases.start_postgres()
             self.stack.callback(databases.stop_postgres, postgres)
             small = self.postgres_dataset(postgres, config.products)
-            self.baseline("floor", small)
-            self.catalog("postgresql", small, CATALOG_ENDPOINTS)
-            if config.scale_products:
+            if config.baselines:
+                self.baseline("floor", small)
+            self.catalog("postgresql", small, endpoints)
+            if config.sampled_ratio and "get" in endpoints:
+                self.catalog("postgresql", small, ("get",), sampled=config.sampled_ratio)
+            scale_endpoints = tuple(e for e in SCALE_ENDPOINTS if e in endpoints)
+            if config.scale_products and scale_endpoints:
                 large = self.postgres_dataset(postgres, config.scale_products)
-                self.catalog("postgresql", large, SCALE_ENDPOINTS)
+                self.catalog("postgresql", large, scale_endpoints)
         if "sqlite" in config.engines:
-            self.catalog("sqlite", self.sqlite_dataset(config.products), CATALOG_ENDPOINTS)
+            self.catalog("sqlite", self.sqlite_dataset(config.products), endpoints)
 
 
 def run(config: Config, say: Callable[[str], None] = print) -> dict[str, Any]:

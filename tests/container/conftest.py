@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import itertools
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from apps.catalog.tests.postgres_server import PostgresServer, find_bindir, free_port
+from apps.catalog.tests.postgres_server import PostgresServer, find_bindir, free_port, throwaway_server
 from tests.conftest import skip_or_fail
 from tests.platform.registry import LocalRegistry
 from tests.platform.toolbox import missing
@@ -88,13 +87,8 @@ def container_postgres() -> Iterator[PostgresServer]:
     bindir = find_bindir()
     if bindir is None:
         skip_or_fail("the PostgreSQL variant needs the server binaries (apt-get install postgresql)")
-    root = Path(tempfile.mkdtemp(prefix="catalog-container-pg-"))
-    server = PostgresServer(bindir, root).start()
-    try:
+    with throwaway_server(bindir, prefix="catalog-container-pg-") as server:
         yield server
-    finally:
-        server.stop("immediate")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -52,6 +52,7 @@ context_sha="$(
   } | sha256sum | cut -c1-64
 )"
 
+mkdir -p "$out"
 existing="$(podman images --quiet --no-trunc --filter "label=org.catalog-platform.context-sha256=$context_sha" | head -n 1)"
 if [ -n "$existing" ] && [ -z "${CATALOG_IMAGE_REBUILD:-}" ]; then
   echo "image: reusing $existing (same sources, base and revision)" >&2
@@ -69,7 +70,6 @@ else
   [ -z "${PIP_INDEX_URL:-}" ] || build_args+=(--build-arg "PIP_INDEX_URL=$PIP_INDEX_URL")
   [ ! -s "$ca_bundle" ] || build_args+=(--secret "id=ca-bundle,src=$ca_bundle")
   started=$SECONDS
-  mkdir -p "$out"
   buildah bud --quiet --layers --format oci --runtime runc "${build_args[@]}" \
     --iidfile "$out/iid" --file "$context/Dockerfile" "$context" >&2
   image_id="$(cat "$out/iid")"

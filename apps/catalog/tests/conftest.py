@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -25,7 +23,7 @@ from catalog.app import create_app
 from catalog.db import migrate
 from catalog.settings import Settings
 
-from .postgres_server import PostgresServer, find_bindir
+from .postgres_server import PostgresServer, find_bindir, throwaway_server
 
 PROBLEM_JSON = "application/problem+json"
 TEST_SECRET = "test-secret-of-at-least-thirty-two-bytes!"
@@ -89,13 +87,8 @@ def postgres() -> Iterator[PostgresServer | str]:
     bindir = find_bindir()
     if bindir is None:
         pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql, or set TEST_DATABASE_URL)")
-    root = Path(tempfile.mkdtemp(prefix="catalog-pg-"))
-    server = PostgresServer(bindir, root).start()
-    try:
+    with throwaway_server(bindir, prefix="catalog-pg-") as server:
         yield server
-    finally:
-        server.stop("immediate")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _admin_url(postgres: PostgresServer | str) -> str:

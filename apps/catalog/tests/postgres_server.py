@@ -3,12 +3,15 @@ binaries, listening on a free loopback port, stopped (and deleted) by the caller
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,3 +83,15 @@ class PostgresServer:
             "-w",
             "start",
         )
+
+
+@contextlib.contextmanager
+def throwaway_server(bindir: Path, prefix: str) -> Iterator[PostgresServer]:
+    """A server in a fresh temp dir, stopped and removed on exit, whatever happened."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    server = PostgresServer(bindir, root).start()
+    try:
+        yield server
+    finally:
+        server.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)

@@ -51,8 +51,9 @@ async def test_request_span_named_by_route_with_db_children(client, product, spa
     assert server[0].attributes["http.response.status_code"] == 200
 
 
-async def test_traceparent_continues_the_callers_trace(client, spans) -> None:  # type: ignore[no-untyped-def]
-    headers = {"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"}
+@pytest.mark.parametrize("header", ["traceparent", "Traceparent", "TRACEPARENT"])
+async def test_traceparent_continues_the_callers_trace(client, spans, header: str) -> None:  # type: ignore[no-untyped-def]
+    headers = {header: f"00-{TRACE_ID}-00f067aa0ba902b7-01"}
 
     _, response = await client.get("/v1/products/not-a-uuid", headers=headers)
 

@@ -20,6 +20,12 @@ REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
 HMAC_ALGORITHMS = ["HS256"]
 ASYMMETRIC_ALGORITHMS = ["RS256", "ES256"]
 _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+# Verified tokens are remembered per worker, so a client's next request skips the signature and
+# claim checks (`make bench`: 7% of a GET's CPU). An entry is used only before the token's `exp`
+# (the leeway is never granted from the cache) and for at most CACHE_SECONDS, about as long as
+# PyJWKClient keeps a key set; at most CACHE_ENTRIES tokens are held.
+CACHE_ENTRIES = 1024
+CACHE_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,8 @@ class TokenVerifier:
         self._static_key: Any = None
         self._algorithms: list[str] = []
         self._jwks: jwt.PyJWKClient | None = None
+        # exact token -> (principal, time until which it may be served from here)
+        self._verified: dict[str, tuple[Principal, float]] = {}
         if settings.jwt_jwks_url:
             self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300)
         elif settings.jwt_public_key_file:
@@ -46,7 +54,33 @@ class TokenVerifier:
         else:
             self._static_key, self._algorithms = settings.hs256_secret, HMAC_ALGORITHMS
 
+    @property
+    def cached_tokens(self) -> int:
+        return len(self._verified)
+
     async def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None:
+            if time.time() < cached[1]:
+                return cached[0]
+            del self._verified[token]
+        principal, expires_at = await self._verify_uncached(token)
+        now = time.time()
+        if expires_at > now:  # a token accepted only thanks to the leeway is verified every time
+            self._remember(token, principal, min(expires_at, now + CACHE_SECONDS))
+        return principal
+
+    def _remember(self, token: str, principal: Principal, until: float) -> None:
+        if len(self._verified) >= CACHE_ENTRIES:
+            now = time.time()
+            for stale in [t for t, (_, valid_until) in self._verified.items() if valid_until <= now]:
+                del self._verified[stale]
+            while len(self._verified) >= CACHE_ENTRIES:
+                del self._verified[next(iter(self._verified))]  # the oldest entry
+        self._verified[token] = (principal, until)
+
+    async def _verify_uncached(self, token: str) -> tuple[Principal, float]:
+        """The principal and the token's `exp`; Unauthenticated for any invalid token."""
         try:
             key, algorithms = await self._key_for(token)
             claims = jwt.decode(
@@ -67,7 +101,7 @@ class TokenVerifier:
                 "Invalid token: sub must be a non-empty string",
                 headers={"WWW-Authenticate": _challenge("invalid_token", "bad sub")},
             )
-        return Principal(subject=claims["sub"], scopes=frozenset(_scopes(claims)))
+        return Principal(subject=claims["sub"], scopes=frozenset(_scopes(claims))), float(claims["exp"])
 
     async def _key_for(self, token: str) -> tuple[Any, list[str]]:
         if self._jwks is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -14,6 +15,7 @@ from catalog import __version__
 _ROUTE_PARAM = re.compile(r"<([^:>]+)(?::[^>]*)?>")
 
 
+@lru_cache(maxsize=1024)  # one entry per route: the regex ran on every request
 def route_template(sanic_path: str) -> str:
     """Sanic's `v1/products/<product_id:uuid>` as `/v1/products/{product_id}`."""
     return "/" + _ROUTE_PARAM.sub(r"{\1}", sanic_path).lstrip("/")

@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Q
+from tortoise.expressions import F, Q, Subquery
 from tortoise.transactions import in_transaction
 
 from catalog.categories.models import Category
@@ -52,11 +52,30 @@ async def _category_id(slug: str) -> int:
     return int(category_id)  # type: ignore[call-overload]
 
 
+_GET_BY_ID: dict[str, str] = {}
+
+
+def _get_by_id_sql(dialect: str) -> str:
+    """The point read as one hand-written statement: the ORM's generic path (query building, the
+    select_related join, two model instances) cost more CPU than the database did (`make bench`)."""
+    if dialect not in _GET_BY_ID:
+        columns = ", ".join(f"p.{column}" for column in sorted(Product._meta.db_fields))
+        placeholder = "$1" if dialect == "postgres" else "?"
+        _GET_BY_ID[dialect] = (
+            f"SELECT {columns}, c.slug AS category_slug FROM products p"  # noqa: S608  # nosec B608  # model column names
+            f" JOIN categories c ON c.id = p.category_id WHERE p.id = {placeholder}"
+        )
+    return _GET_BY_ID[dialect]
+
+
 async def get_product(product_id: UUID) -> tuple[Product, str]:
-    product = await Product.get_or_none(id=product_id).select_related("category")
-    if product is None:
+    db = Product._meta.db
+    pk = Product._meta.pk.to_db_value(product_id, Product)
+    rows = await db.execute_query_dict(_get_by_id_sql(db.capabilities.dialect), [pk])
+    if not rows:
         raise ProductNotFound(f"No product {product_id}")
-    return product, product.category.slug
+    # The ORM's own row-to-model conversion, so every type comes back as a query would give it.
+    return Product._init_from_db(**rows[0]), rows[0]["category_slug"]
 
 
 async def create_product(data: ProductIn, actor: str) -> tuple[Product, str]:
@@ -147,7 +166,9 @@ async def list_products(query: ProductQuery) -> tuple[list[dict[str, Any]], str 
     order, after = order_and_after(query.sort, query.cursor)
     condition = Q()
     if query.category is not None:
-        condition &= Q(category__slug=query.category)
+        # By id (one lookup in a subquery), so the (category_id, name, id) index both filters and orders:
+        # through the join, PostgreSQL scanned the name index and skipped the other categories' rows.
+        condition &= Q(category_id=Subquery(Category.filter(slug=query.category).values("id")))
     if query.status is not None:
         condition &= Q(status=query.status)
     if query.min_price is not None:

@@ -1,0 +1,124 @@
+"""`python -m bench.profile [ENDPOINT ...]`: py-spy samples every catalog worker while wrk loads one
+endpoint (PostgreSQL, the same settings as `make bench`), then prints where the CPU went: the
+functions with the most samples of their own (self) and on the stack (inclusive), in percent.
+
+The collapsed stacks are kept beside the summary (bench/results/profile-<endpoint>.txt and
+.folded), for flamegraph.pl or speedscope. Profile before optimising; compare after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from bench import databases
+from bench.run import CATALOG_ENDPOINTS, ROOT, Bench, Config
+
+RESULTS = ROOT / "bench" / "results"
+SAMPLE_RATE = 250  # per second; py-spy's default (100) gives too few samples in a short run
+# `--subprocesses` prefixes each stack with its process chain (`process PID:"cmdline";`, the command
+# line may hold `;`); a worker's stacks have two entries, the manager's one.
+_PROCESSES = re.compile(r'^((?:process \d+:"[^"]*";)+)')
+
+
+def py_spy() -> str:
+    found = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if found is None:
+        raise RuntimeError("py-spy not found: make venv installs it (the `bench` dependency group)")
+    return found
+
+
+def _frame(entry: str) -> str:
+    """`fn (module/path.py:12)` -> `fn (module/path.py)`: one name per function, not per line."""
+    name, _, where = entry.partition(" (")
+    return f"{name} ({where.rsplit(':', 1)[0]})" if where else name
+
+
+def summarise(folded: str, top: int = 25) -> str:
+    """Self and inclusive shares per function in the workers' samples, from py-spy's raw (collapsed)
+    output; the manager process (idle under load) is left out."""
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in folded.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        chain = _PROCESSES.match(stack)
+        if chain is None or chain.group(1).count('";process ') != 1:
+            continue
+        frames = [_frame(f) for f in stack[chain.end() :].split(";")]
+        samples = int(count)
+        total += samples
+        own[frames[-1]] += samples
+        for frame in set(frames):
+            inclusive[frame] += samples
+    if not total:
+        return "no samples (is the worker busy? does py-spy have ptrace permission?)\n"
+    lines = [f"{total} worker samples", "", "self %  function"]
+    lines += [f"{100 * n / total:6.1f}  {name}" for name, n in own.most_common(top)]
+    lines += ["", "incl %  function"]
+    lines += [f"{100 * n / total:6.1f}  {name}" for name, n in inclusive.most_common(top * 2)]
+    return "\n".join(lines) + "\n"
+
+
+def profile(bench: Bench, endpoint: str, dataset: databases.Dataset) -> Path:
+    folded = RESULTS / f"profile-{endpoint}.folded"
+    with bench.catalog_server("postgresql", dataset) as (server, scripts):
+        script, args = scripts[endpoint]
+        argv = [py_spy(), "record", "--pid", str(server.pid), "--subprocesses", "--nonblocking", "--format", "raw"]
+        argv += ["--rate", str(SAMPLE_RATE), "--duration", str(round(bench.config.duration)), "--output", str(folded)]
+        recorder = subprocess.Popen(  # noqa: S603  # py-spy from the venv, arguments built here
+            argv,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            time.sleep(1)  # py-spy attaches to every worker first
+            bench.measure(server, "catalog", "postgresql", dataset.products, endpoint, script, args)
+            _, stderr = recorder.communicate(timeout=60)
+        finally:
+            if recorder.poll() is None:
+                recorder.kill()
+                recorder.wait()
+    if recorder.returncode != 0 or not folded.is_file():
+        raise RuntimeError(f"py-spy failed ({recorder.returncode}): {stderr}")
+    summary = RESULTS / f"profile-{endpoint}.txt"
+    run = bench.runs[-1].result
+    head = f"{endpoint}: {run['rps']:.0f} req/s, {run['cpu_ms_per_request']:.2f} worker CPU ms/request\n"
+    summary.write_text(head + summarise(folded.read_text()))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
+    parser.add_argument("endpoints", nargs="*", default=["get"], choices=CATALOG_ENDPOINTS, metavar="ENDPOINT")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds of load per endpoint")
+    parser.add_argument("--products", type=int, default=10_000)
+    args = parser.parse_args(argv)
+    config = replace(Config(), duration=args.duration, warmup=2.0, products=args.products)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        bench = Bench(config, stack, print)
+        stack.callback(shutil.rmtree, bench.work, True)
+        postgres = databases.start_postgres()
+        stack.callback(databases.stop_postgres, postgres)
+        dataset = bench.postgres_dataset(postgres, config.products)
+        for endpoint in args.endpoints:
+            summary = profile(bench, endpoint, dataset)
+            print(summary.read_text())
+            print(f"bench.profile: {summary} and {summary.with_suffix('.folded')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
