@@ -103,3 +103,67 @@ def test_teardown_removes_what_site_created_and_nothing_else(converged, before_s
     finally:
         converged.kubectl("delete", "namespace", "someone-elses", "--wait=false", check=False)
         converged.kubectl("delete", "clusterrole", "someone-elses-reader", check=False)
+
+
+# What the platform may reserve on a laptop: Docker Desktop's default VM is half the host's CPUs
+# and up to 8 GiB; the catalog environments need room beside the platform.
+LAPTOP_REQUESTS = {"cpu": 3.0, "memory": 6 * 2**30}
+WORKLOADS = ("deployments", "statefulsets", "daemonsets")
+# Operator-made pods: their resources are in the custom resource the operator reads.
+OPERATED = ("prometheuses.monitoring.coreos.com", "alertmanagers.monitoring.coreos.com")
+
+
+def _quantity(value: str) -> float:
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9}
+    for suffix, factor in units.items():
+        if value.endswith(suffix):
+            return float(value[: -len(suffix)]) * factor
+    return float(value)
+
+
+def _platform_pod_specs(platform) -> list[tuple[str, int, list[dict]]]:
+    """(name, replicas, containers) of every workload in the platform namespaces."""
+    namespaces = {e["name"] for e in namespaces_role.entries() if not e["name"].startswith("catalog-")}
+    found = []
+    for kind in (*WORKLOADS, *OPERATED):
+        if kind in OPERATED and platform.kubectl("get", kind, check=False).returncode:
+            continue  # that operator is not installed
+        for item in json.loads(platform.kubectl("get", kind, "-A", "-o", "json").stdout)["items"]:
+            if item["metadata"]["namespace"] not in namespaces:
+                continue
+            spec = item["spec"]
+            pod = spec["template"]["spec"] if "template" in spec else {"containers": [spec]}
+            replicas = spec.get("replicas", 1)  # a DaemonSet: one pod on Docker Desktop's one node
+            containers = pod.get("initContainers", []) + pod["containers"]
+            found.append((f"{kind}/{item['metadata']['namespace']}/{item['metadata']['name']}", replicas, containers))
+    return found
+
+
+def test_every_platform_container_has_requests_and_limits_and_the_total_fits_a_laptop(converged):
+    workloads = _platform_pod_specs(converged)
+    assert workloads, "no platform workload found"
+    missing = [
+        f"{name} {container.get('name', '(spec)')}: {kind}.{resource}"
+        for name, _, containers in workloads
+        for container in containers
+        for kind in ("requests", "limits")
+        for resource in ("cpu", "memory")
+        if resource not in container.get("resources", {}).get(kind, {})
+    ]
+    assert not missing, "\n".join(missing)
+    totals = {
+        kind: {
+            resource: sum(
+                replicas * _quantity(c["resources"][kind][resource]) for _, replicas, cs in workloads for c in cs
+            )
+            for resource in ("cpu", "memory")
+        }
+        for kind in ("requests", "limits")
+    }
+    print(
+        f"\nplatform totals over {len(workloads)} workloads: requests {totals['requests']['cpu']:.2f} CPU /"
+        f" {totals['requests']['memory'] / 2**30:.2f} GiB, limits {totals['limits']['cpu']:.2f} CPU /"
+        f" {totals['limits']['memory'] / 2**30:.2f} GiB"
+    )
+    for resource, budget in LAPTOP_REQUESTS.items():
+        assert totals["requests"][resource] <= budget, (resource, totals)
