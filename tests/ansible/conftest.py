@@ -83,10 +83,31 @@ def platform():
     assemble()
     plane = ControlPlane(install_crds=False).start()
     try:
+        plane.apply(_static_volumes())
         yield Platform(plane)
     finally:
         survivors = plane.stop()
         assert not survivors, f"control-plane processes survived the session: {survivors}"
+
+
+def _static_volumes(count: int = 12, size: str = "50Gi") -> list[dict]:
+    """Volumes for the default class, as Docker Desktop's hostpath provisioner would make them:
+    the control plane's own binder then binds the platform's claims (the registry's, Loki's), so
+    their pods schedule. Enough for two converges: teardown leaves a bound volume Released."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": f"kwok-volume-{index}"},
+            "spec": {
+                "capacity": {"storage": size},
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "standard",
+                "hostPath": {"path": f"/var/lib/kwok-volumes/{index}"},
+            },
+        }
+        for index in range(count)
+    ]
 
 
 @pytest.fixture(scope="session")
