@@ -141,11 +141,16 @@ def _unbounded(containers: list[dict]) -> list[str]:
 
 @pytest.mark.parametrize("namespace", ["monitoring", "tracing"])
 def test_every_container_has_cpu_and_memory_requests_and_limits(converged, namespace):
-    pods = _get(converged, "pods", "-n", namespace)["items"]
-    assert pods
-    missing = {p["metadata"]["name"]: _unbounded(_containers(p["spec"])) for p in pods}
+    # The workload templates, not the pods: the namespace's LimitRange fills in defaults at pod
+    # admission, which would hide a container the roles left unbounded.
+    workloads = _get(converged, "deployments,daemonsets,statefulsets,jobs", "-n", namespace)["items"]
+    assert workloads
+    missing = {
+        f"{w['kind']}/{w['metadata']['name']}": _unbounded(_containers(w["spec"]["template"]["spec"]))
+        for w in workloads
+    }
 
-    assert not {pod: names for pod, names in missing.items() if names}
+    assert not {workload: names for workload, names in missing.items() if names}
 
 
 @pytest.mark.parametrize("kind", OPERATOR_MANAGED)
