@@ -21,9 +21,6 @@ pytestmark = pytest.mark.cluster
 
 ENVIRONMENTS = [folder.name for folder in render.generated_directories(render.argocd_object("ApplicationSet"))]
 HIDDEN_CONTROL_PLANE = re.compile(r"etcd|scheduler|controller-manager|kube-proxy", re.IGNORECASE)
-# kwok runs no operator, so Prometheus and Alertmanager have no pods here: their containers'
-# resources are read from the CRs the operator would turn into StatefulSets.
-OPERATOR_MANAGED = ("prometheuses", "alertmanagers")
 LOGGING_DEFAULTS = yaml.safe_load((REPO_ROOT / "roles" / "logging" / "defaults" / "main.yml").read_text())
 
 
@@ -123,41 +120,6 @@ def test_grafana_admin_password_comes_from_the_generated_secret(converged):
 
     assert password["valueFrom"]["secretKeyRef"] == {"name": "grafana-admin", "key": "admin-password"}
     assert len(secret["data"]["admin-password"]) >= 40  # base64 of 32 characters
-
-
-def _containers(pod_spec: dict) -> list[dict]:
-    return [*pod_spec.get("initContainers", []), *pod_spec.get("containers", [])]
-
-
-def _unbounded(containers: list[dict]) -> list[str]:
-    return [
-        c["name"]
-        for c in containers
-        if not all(
-            c.get("resources", {}).get(part, {}).get(r) for part in ("requests", "limits") for r in ("cpu", "memory")
-        )
-    ]
-
-
-@pytest.mark.parametrize("namespace", ["monitoring", "tracing"])
-def test_every_container_has_cpu_and_memory_requests_and_limits(converged, namespace):
-    # The workload templates, not the pods: the namespace's LimitRange fills in defaults at pod
-    # admission, which would hide a container the roles left unbounded.
-    workloads = _get(converged, "deployments,daemonsets,statefulsets,jobs", "-n", namespace)["items"]
-    assert workloads
-    missing = {
-        f"{w['kind']}/{w['metadata']['name']}": _unbounded(_containers(w["spec"]["template"]["spec"]))
-        for w in workloads
-    }
-
-    assert not {workload: names for workload, names in missing.items() if names}
-
-
-@pytest.mark.parametrize("kind", OPERATOR_MANAGED)
-def test_operator_managed_workloads_carry_resources(converged, kind):
-    (custom_resource,) = _get(converged, kind, "-n", "monitoring")["items"]
-
-    assert not _unbounded([{"name": kind, "resources": custom_resource["spec"].get("resources", {})}])
 
 
 def test_operator_bounds_the_config_reloader_it_injects(converged):

@@ -108,7 +108,8 @@ def test_teardown_removes_what_site_created_and_nothing_else(converged, before_s
 # What the platform may reserve on a laptop: Docker Desktop's default VM is half the host's CPUs
 # and up to 8 GiB; the catalog environments need room beside the platform.
 LAPTOP_REQUESTS = {"cpu": 3.0, "memory": 6 * 2**30}
-WORKLOADS = ("deployments", "statefulsets", "daemonsets")
+WORKLOADS = ("deployments", "statefulsets", "daemonsets", "jobs", "cronjobs")
+RUN_TO_COMPLETION = ("jobs", "cronjobs")
 # Operator-made pods: their resources are in the custom resource the operator reads.
 OPERATED = ("prometheuses.monitoring.coreos.com", "alertmanagers.monitoring.coreos.com")
 
@@ -131,9 +132,10 @@ def _platform_pod_specs(platform) -> list[tuple[str, int, list[dict]]]:
         for item in json.loads(platform.kubectl("get", kind, "-A", "-o", "json").stdout)["items"]:
             if item["metadata"]["namespace"] not in namespaces:
                 continue
-            spec = item["spec"]
+            spec = item["spec"]["jobTemplate"]["spec"] if kind == "cronjobs" else item["spec"]
             pod = spec["template"]["spec"] if "template" in spec else {"containers": [spec]}
-            replicas = spec.get("replicas", 1)  # a DaemonSet: one pod on Docker Desktop's one node
+            # A DaemonSet: one pod on Docker Desktop's one node. A Job holds nothing once it is done.
+            replicas = 0 if kind in RUN_TO_COMPLETION else spec.get("replicas", 1)
             containers = pod.get("initContainers", []) + pod["containers"]
             found.append((f"{kind}/{item['metadata']['namespace']}/{item['metadata']['name']}", replicas, containers))
     return found
