@@ -67,6 +67,14 @@ def render(*value_files: Path, release: str = "catalog", namespace: str = "catal
     return Rendered(result.stdout, documents)
 
 
+def render_values(values: dict, *value_files: Path, namespace: str = "catalog-test", check: bool = True):
+    """`render` with `values` applied last, as one more value file would be."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
+        yaml.safe_dump(values, file)
+        file.flush()
+        return render(*value_files, Path(file.name), namespace=namespace, check=check)
+
+
 @functools.cache
 def argocd_documents() -> tuple[dict, ...]:
     """`kustomize build environments/argocd`: what the argocd role applies."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +41,7 @@ _VARIABLE = re.compile(r"\$(?:\{(\w+)(?::\w+)?\}|(\w+))")
 def render(namespace: str, values: dict[str, Any] | None = None, check: bool = True) -> Rendered:
     """`helm template` of the chart into `namespace` with `values` on top of the defaults
     (tests/chart/render.py; with check=False, helm's failed process instead when it refuses)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
-        yaml.safe_dump(values or {}, file)
-        file.flush()
-        return chart_render.render(Path(file.name), release=RELEASE, namespace=namespace, check=check)
+    return chart_render.render_values(values or {}, namespace=namespace, check=check)
 
 
 def render_error(namespace: str, values: dict[str, Any]) -> str:
