@@ -17,7 +17,6 @@ from tests.platform.toolbox import REPO_ROOT
 
 RUNBOOK = REPO_ROOT / "docs" / "runbooks" / "catalog.md"
 NAMESPACES = ("catalog-dev", "catalog-staging", "catalog-prod")
-RELEASE = "catalog"
 # Every monitoring object on; each test overrides what it is about.
 MONITORING_ON = {
     "monitoring": {
