@@ -145,13 +145,14 @@ def value_files(application: dict) -> list[Path]:
     return [(chart / name).resolve() for name in source["helm"]["valueFiles"]]
 
 
-def render_application(application: dict) -> Rendered:
+def render_application(application: dict, namespace: str | None = None) -> Rendered:
+    """The chart as `application` renders it; into `namespace` instead of its destination if given."""
     source = application["spec"]["source"]
     assert (REPO_ROOT / source["path"]).resolve() == CHART, source["path"]
     return render(
         *value_files(application),
         release=source["helm"]["releaseName"],
-        namespace=application["spec"]["destination"]["namespace"],
+        namespace=namespace or application["spec"]["destination"]["namespace"],
     )
 
 
