@@ -67,6 +67,14 @@ def render(*value_files: Path, release: str = "catalog", namespace: str = "catal
     return Rendered(result.stdout, documents)
 
 
+def render_values(values: dict, *value_files: Path, namespace: str = "catalog-test", check: bool = True):
+    """`render` with `values` applied last, as one more value file would be."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
+        yaml.safe_dump(values, file)
+        file.flush()
+        return render(*value_files, Path(file.name), namespace=namespace, check=check)
+
+
 @functools.cache
 def argocd_documents() -> tuple[dict, ...]:
     """`kustomize build environments/argocd`: what the argocd role applies."""
@@ -137,13 +145,14 @@ def value_files(application: dict) -> list[Path]:
     return [(chart / name).resolve() for name in source["helm"]["valueFiles"]]
 
 
-def render_application(application: dict) -> Rendered:
+def render_application(application: dict, namespace: str | None = None) -> Rendered:
+    """The chart as `application` renders it; into `namespace` instead of its destination if given."""
     source = application["spec"]["source"]
     assert (REPO_ROOT / source["path"]).resolve() == CHART, source["path"]
     return render(
         *value_files(application),
         release=source["helm"]["releaseName"],
-        namespace=application["spec"]["destination"]["namespace"],
+        namespace=namespace or application["spec"]["destination"]["namespace"],
     )
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import yaml
@@ -82,25 +81,16 @@ def volumes(control_plane):
         control_plane.kubectl("delete", "pv", name, "--wait=false", check=False)
 
 
-def _render_into(applications, environment: str, namespace: str) -> tuple[render.Rendered, list[Path]]:
-    application = applications[environment]
-    files = render.value_files(application)
-    return render.render(
-        *files, release=application["spec"]["source"]["helm"]["releaseName"], namespace=namespace
-    ), files
+def _in_namespace(documents, namespace: str) -> list[dict]:
+    return [dict(d, metadata={**d["metadata"], "namespace": namespace}) for d in documents]
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_server_side_dry_run_accepts_every_object(control_plane, catalog_namespace, applications, volumes, environment):
-    rendered, _ = _render_into(applications, environment, catalog_namespace)
+    rendered = render.render_application(applications[environment], catalog_namespace)
     _prerequisites(control_plane, catalog_namespace, rendered, volumes)
     # Pod admission looks the ServiceAccount up, and a dry run persists nothing: create those first.
-    control_plane.apply(
-        [
-            dict(d, metadata={**d["metadata"], "namespace": catalog_namespace})
-            for d in rendered.of_kind("ServiceAccount")
-        ]
-    )
+    control_plane.apply(_in_namespace(rendered.of_kind("ServiceAccount"), catalog_namespace))
 
     dry_run = ["apply", "--server-side", "--dry-run=server", "--field-manager=catalog-tests"]
     result = control_plane.kubectl(*dry_run, "-n", catalog_namespace, "-f", "-", input=rendered.text, check=False)
@@ -119,7 +109,8 @@ def _helm(control_plane, *args: str, check: bool = True):
 def test_helm_install_pods_ready_in_restricted_namespace(
     control_plane, catalog_namespace, applications, volumes, environment
 ):
-    rendered, files = _render_into(applications, environment, catalog_namespace)
+    rendered = render.render_application(applications[environment], catalog_namespace)
+    files = render.value_files(applications[environment])
     _prerequisites(control_plane, catalog_namespace, rendered, volumes)
     release = applications[environment]["spec"]["source"]["helm"]["releaseName"]
 
@@ -179,8 +170,8 @@ def test_argocd_objects_accepted_by_argocd_crds(control_plane, applications):
     namespace = f"argocd-{uuid.uuid4().hex[:6]}"
     control_plane.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}])
     try:
-        documents = [dict(d, metadata={**d["metadata"], "namespace": namespace}) for d in render.argocd_documents()]
-        generated = [dict(a, metadata={**a["metadata"], "namespace": namespace}) for a in applications.values()]
+        documents = _in_namespace(render.argocd_documents(), namespace)
+        generated = _in_namespace(applications.values(), namespace)
 
         result = control_plane.kubectl(
             "apply", "--server-side", "--field-manager=catalog-tests", "-f", "-",

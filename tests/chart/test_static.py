@@ -18,8 +18,7 @@ pytestmark = pytest.mark.static
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 RENDERS = (*ENVIRONMENTS, "all-features")
-# Object count per environment (README's table says the same); a template that appears or
-# disappears unexpectedly changes it.
+# The kinds each environment renders; a template that appears or disappears unexpectedly changes them.
 EXPECTED_KINDS = {
     "dev": {
         "ConfigMap", "Deployment", "Ingress", "NetworkPolicy", "PersistentVolumeClaim", "Pod", "PrometheusRule",
@@ -106,11 +105,10 @@ def test_every_container_runs_the_digest_pinned_in_image_yaml(rendered, environm
     assert set(images) == {f"{pin['repository']}@{pin['digest']}"}
 
 
-def test_image_tag_is_used_only_without_a_digest(chart_tools, tmp_path):
-    values = tmp_path / "tag.yaml"
-    values.write_text(yaml.safe_dump({"image": {"repository": "registry.test/catalog", "tag": "1.2.3"}}))
+def test_image_tag_is_used_only_without_a_digest(chart_tools):
+    values = {"image": {"repository": "registry.test/catalog", "tag": "1.2.3"}}
 
-    deployment = render.render(values).one("Deployment")
+    deployment = render.render_values(values).one("Deployment")
 
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.test/catalog:1.2.3"
 
@@ -126,13 +124,11 @@ def test_image_tag_is_used_only_without_a_digest(chart_tools, tmp_path):
                       "database": {"engine": "postgresql"}}, False, id="hpa-floor-one-no-pdb"),
     ],
 )  # fmt: skip
-def test_pod_disruption_budget_only_above_one_replica(chart_tools, tmp_path, values, budget):
+def test_pod_disruption_budget_only_above_one_replica(chart_tools, values, budget):
     if values.get("database", {}).get("engine") == "postgresql":
         values = {**values, "existingSecret": "s", "database": {"engine": "postgresql", "networkPeers": [{}]}}
-    file = tmp_path / "values.yaml"
-    file.write_text(yaml.safe_dump(values))
 
-    result = render.render(file)
+    result = render.render_values(values)
 
     budgets = result.of_kind("PodDisruptionBudget")
     assert len(budgets) == (1 if budget else 0)
@@ -262,11 +258,8 @@ def test_network_policy_flows_between_release_pods_match(rendered, name):
         pytest.param({"networkPolicy": {"ingressFrom": []}}, "/networkPolicy/ingressFrom", id="allow-all-peers"),
     ],
 )
-def test_values_typo_fails_naming_the_key(chart_tools, applications, tmp_path, values, named):
-    typo = tmp_path / "typo.yaml"
-    typo.write_text(yaml.safe_dump(values))
-
-    result = render.render(*render.value_files(applications["dev"]), typo, check=False)
+def test_values_typo_fails_naming_the_key(chart_tools, applications, values, named):
+    result = render.render_values(values, *render.value_files(applications["dev"]), check=False)
 
     assert result.returncode != 0
     assert "values don't meet the specifications of the schema" in result.stderr
@@ -286,11 +279,8 @@ def test_values_typo_fails_naming_the_key(chart_tools, applications, tmp_path, v
                      id="grace-below-drain"),
     ],
 )  # fmt: skip
-def test_impossible_combinations_fail_clearly(chart_tools, applications, tmp_path, environment, values, message):
-    override = tmp_path / "override.yaml"
-    override.write_text(yaml.safe_dump(values))
-
-    result = render.render(*render.value_files(applications[environment]), override, check=False)
+def test_impossible_combinations_fail_clearly(chart_tools, applications, environment, values, message):
+    result = render.render_values(values, *render.value_files(applications[environment]), check=False)
 
     assert result.returncode != 0
     assert message in result.stderr, result.stderr

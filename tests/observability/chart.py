@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import promql_parser
 import yaml
 
-from tests.platform.toolbox import REPO_ROOT, run, tool
+from tests.chart import render as chart_render
+from tests.chart.render import Rendered
+from tests.platform.toolbox import REPO_ROOT
 
-CHART = REPO_ROOT / "apps" / "catalog" / "chart"
 RUNBOOK = REPO_ROOT / "docs" / "runbooks" / "catalog.md"
 NAMESPACES = ("catalog-dev", "catalog-staging", "catalog-prod")
-RELEASE = "catalog"
 # Every monitoring object on; each test overrides what it is about.
 MONITORING_ON = {
     "monitoring": {
@@ -38,42 +37,24 @@ GRAFANA_BUILTINS = {"__rate_interval": "2m", "__interval": "30s", "__range": "6h
 _VARIABLE = re.compile(r"\$(?:\{(\w+)(?::\w+)?\}|(\w+))")
 
 
-def render(namespace: str, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """`helm template` of the chart into `namespace` with `values` on top of the defaults."""
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
-        yaml.safe_dump(values or {}, file)
-        file.flush()
-        out = run([tool("helm"), "template", RELEASE, CHART, "--namespace", namespace, "--values", file.name])
-    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+def render(namespace: str, values: dict[str, Any] | None = None, check: bool = True) -> Rendered:
+    """`helm template` of the chart into `namespace` with `values` on top of the defaults
+    (tests/chart/render.py; with check=False, helm's failed process instead when it refuses)."""
+    return chart_render.render_values(values or {}, namespace=namespace, check=check)
 
 
 def render_error(namespace: str, values: dict[str, Any]) -> str:
     """helm's error output for values that must be refused (fails if helm renders them)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
-        yaml.safe_dump(values, file)
-        file.flush()
-        result = run(
-            [tool("helm"), "template", RELEASE, CHART, "--namespace", namespace, "--values", file.name], check=False
-        )
-    assert result.returncode != 0, f"helm rendered values it should refuse: {values}"
+    result = render(namespace, values, check=False)
+    assert not isinstance(result, Rendered), f"helm rendered values it should refuse: {values}"
     return result.stderr
-
-
-def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [doc for doc in docs if doc["kind"] == kind]
-
-
-def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    found = of_kind(docs, kind)
-    assert len(found) == 1, f"expected one {kind}, rendered {len(found)}"
-    return found[0]
 
 
 def rule_groups(namespace: str, slo: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     values = json.loads(json.dumps(MONITORING_ON))
     if slo:
         values["monitoring"]["slo"] = slo
-    return one(render(namespace, values), "PrometheusRule")["spec"]["groups"]
+    return render(namespace, values).one("PrometheusRule")["spec"]["groups"]
 
 
 def write_rule_file(groups: list[dict[str, Any]], path: Path) -> Path:
@@ -93,8 +74,8 @@ def dashboard(namespace: str = "catalog-prod") -> dict[str, Any]:
     return json.loads(config_map["data"]["catalog-overview.json"])
 
 
-def dashboard_config_map(docs: list[dict[str, Any]]) -> dict[str, Any] | None:
-    found = [doc for doc in of_kind(docs, "ConfigMap") if "catalog-overview.json" in doc.get("data", {})]
+def dashboard_config_map(docs: Rendered) -> dict[str, Any] | None:
+    found = [doc for doc in docs.of_kind("ConfigMap") if "catalog-overview.json" in doc.get("data", {})]
     assert len(found) <= 1, "more than one dashboard ConfigMap"
     return found[0] if found else None
 

@@ -17,10 +17,19 @@ def helm() -> None:
         skip_or_fail("observability tests render the chart: run `make tools` (.tools/bin lacks helm)")
 
 
-@pytest.fixture(scope="session")
-def promtool(helm: None) -> str:
-    found = shutil.which("promtool")
+def _prometheus_package_binary(name: str) -> str:
+    found = shutil.which(name)
     if found is None:
-        skip_or_fail("promtool not found (apt-get install --no-install-recommends prometheus)")
+        skip_or_fail(f"{name} not found (apt-get install --no-install-recommends prometheus)")
     assert found is not None
     return found
+
+
+@pytest.fixture(scope="session")
+def promtool(helm: None) -> str:
+    return _prometheus_package_binary("promtool")
+
+
+@pytest.fixture(scope="session")
+def prometheus_binary() -> str:
+    return _prometheus_package_binary("prometheus")

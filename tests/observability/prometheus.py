@@ -4,8 +4,6 @@ targets and evaluating given rule files; its process group is killed by close() 
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +13,7 @@ import httpx
 import yaml
 
 from apps.catalog.tests.postgres_server import free_port
+from apps.catalog.tests.process.server import kill_group
 
 START_TIMEOUT_SECONDS = 30.0
 
@@ -77,12 +76,8 @@ class Prometheus:
         return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:]) if self._log.exists() else ""
 
     def close(self) -> None:
-        if self._process is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._process.wait(timeout=10)
+        if self._process is not None:
+            kill_group(self._process)
 
     def __enter__(self) -> Prometheus:
         return self

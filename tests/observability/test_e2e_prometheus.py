@@ -4,7 +4,6 @@ and every dashboard query over the service's own metrics returns data."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import pytest
 from apps.catalog.tests.conftest import auth
 from apps.catalog.tests.process.server import ServerProcess
 from apps.catalog.tests.process.support import create_product, migrated_sqlite_url, server_env
-from tests.conftest import skip_or_fail
 
 from .chart import (
     EXTERNAL,
@@ -36,15 +34,6 @@ LOAD_SECONDS = 8.0
 DATA_TIMEOUT_SECONDS = 30.0
 # Only the scrape-target metric of EXTERNAL exists here: no kubelet, no kube-state-metrics.
 ABSENT_HERE = set(EXTERNAL) - {"up"}
-
-
-@pytest.fixture(scope="module")
-def prometheus_binary() -> str:
-    found = shutil.which("prometheus")
-    if found is None:
-        skip_or_fail("prometheus not found (apt-get install --no-install-recommends prometheus)")
-    assert found is not None
-    return found
 
 
 def _load(client: httpx.Client, product_id: str, seconds: float) -> int:

@@ -10,12 +10,12 @@ import subprocess
 import pytest
 import yaml
 
+from tests.chart.render import Rendered
+
 from .chart import (
     MONITORING_ON,
     dashboard_config_map,
     matchers,
-    of_kind,
-    one,
     panel_queries,
     render,
     rules,
@@ -26,8 +26,8 @@ from .chart import (
 pytestmark = pytest.mark.static
 
 
-def _rule(docs: list[dict]) -> dict | None:
-    found = of_kind(docs, "PrometheusRule")
+def _rule(docs: Rendered) -> dict | None:
+    found = docs.of_kind("PrometheusRule")
     return found[0] if found else None
 
 
@@ -82,9 +82,9 @@ def test_rules_and_dashboard_name_what_the_chart_deploys(helm: None) -> None:
     """`job` in the rules is the Service the ServiceMonitor selects (the operator names the job
     after it unless jobLabel is set); `container` is the Deployment's server container."""
     docs = render("catalog-prod", MONITORING_ON)
-    service_monitor = one(docs, "ServiceMonitor")
-    service = one(docs, "Service")
-    deployment = one(docs, "Deployment")
+    service_monitor = docs.one("ServiceMonitor")
+    service = docs.one("Service")
+    deployment = docs.one("Deployment")
     rule = _rule(docs)
     config_map = dashboard_config_map(docs)
     assert rule is not None

@@ -51,13 +51,14 @@ def run_catalog(*args: str, env: Mapping[str, str], timeout: float = 60.0) -> su
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except BaseException:
-        _kill_group(process)
+        kill_group(process)
         raise
-    _kill_group(process)  # nothing should be left; make sure
+    kill_group(process)  # nothing should be left; make sure
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-def _kill_group(process: subprocess.Popen[str]) -> None:
+def kill_group(process: subprocess.Popen[Any]) -> None:
+    """SIGKILL the process group and reap its leader; safe on one already gone."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired, ValueError):

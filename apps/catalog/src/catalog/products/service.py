@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -52,20 +53,16 @@ async def _category_id(slug: str) -> int:
     return int(category_id)  # type: ignore[call-overload]
 
 
-_GET_BY_ID: dict[str, str] = {}
-
-
+@functools.cache  # one statement per dialect, built once
 def _get_by_id_sql(dialect: str) -> str:
     """The point read as one hand-written statement: the ORM's generic path (query building, the
     select_related join, two model instances) cost more CPU than the database did (`make bench`)."""
-    if dialect not in _GET_BY_ID:
-        columns = ", ".join(f"p.{column}" for column in sorted(Product._meta.db_fields))
-        placeholder = "$1" if dialect == "postgres" else "?"
-        _GET_BY_ID[dialect] = (
-            f"SELECT {columns}, c.slug AS category_slug FROM products p"  # noqa: S608  # nosec B608  # model column names
-            f" JOIN categories c ON c.id = p.category_id WHERE p.id = {placeholder}"
-        )
-    return _GET_BY_ID[dialect]
+    columns = ", ".join(f"p.{column}" for column in sorted(Product._meta.db_fields))
+    placeholder = "$1" if dialect == "postgres" else "?"
+    return (
+        f"SELECT {columns}, c.slug AS category_slug FROM products p"  # noqa: S608  # nosec B608  # model column names
+        f" JOIN categories c ON c.id = p.category_id WHERE p.id = {placeholder}"
+    )
 
 
 async def get_product(product_id: UUID) -> tuple[Product, str]:
