@@ -73,6 +73,17 @@ def test_preflight_refuses_without_touching_the_cluster(
     assert foreign_kubeconfig.read_bytes() == kubeconfig_bytes
 
 
+def test_preflight_refuses_a_tool_below_its_minimum_without_touching_the_cluster(platform, before_site):
+    namespaces = _namespace_versions(platform)
+
+    refused = platform.playbook("site.yml", "-e", '{"preflight_min_versions": {"cosign": "99.0.0"}}')
+
+    assert refused.returncode != 0, refused.explain()
+    assert any("cosign 2." in f and "below the minimum 99.0.0" in f for f in refused.failures), refused.explain()
+    assert refused.total("changed") == 0, refused.explain()
+    assert _namespace_versions(platform) == namespaces
+
+
 def test_teardown_removes_what_site_created_and_nothing_else(converged, before_site):
     # Someone else's objects: a namespace and a ClusterRole site.yml did not create.
     theirs = [
