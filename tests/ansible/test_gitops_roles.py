@@ -151,6 +151,39 @@ def test_cosign_key_is_usable_and_kept_across_converges(converged, tmp_path):
     assert leaked.returncode == 1, leaked.stdout
 
 
+HELLO_TEMPLATE = {
+    "apiVersion": "argoproj.io/v1alpha1",
+    "kind": "WorkflowTemplate",
+    "metadata": {"name": "ansible-test-hello"},
+    "spec": {
+        "serviceAccountName": WORKFLOW_SERVICE_ACCOUNTS[0],
+        "entrypoint": "hello",
+        "templates": [{"name": "hello", "container": {"image": "busybox:1.37", "args": ["echo", "hello"]}}],
+    },
+}
+
+
+@pytest.mark.cluster
+def test_workflow_templates_folder_is_applied_into_argo_and_a_rerun_changes_nothing(converged, tmp_path):
+    folder = tmp_path / "argo-workflows"
+    (folder / "pipelines").mkdir(parents=True)
+    (folder / "pipelines" / "hello.yaml").write_text(yaml.safe_dump(HELLO_TEMPLATE))
+    (folder / "README.md").write_text("not a template")
+    apply = ("playbooks/gitops.yml", "--tags", "preflight_context,argo_workflows_apply")
+    use_folder = ("-e", f"argo_workflows_templates_dir={folder}")
+    try:
+        first = converged.playbook(*apply, *use_folder)
+        assert first.returncode == 0, first.explain()
+        stored = _get(converged, "workflowtemplates.argoproj.io", "ansible-test-hello", "--namespace", "argo")
+        assert _missing(stored["spec"], HELLO_TEMPLATE["spec"]) == []
+
+        again = converged.playbook(*apply, *use_folder)
+        assert again.returncode == 0, again.explain()
+        assert again.total("changed") == 0, again.explain()
+    finally:
+        converged.kubectl("delete", "workflowtemplates.argoproj.io", "ansible-test-hello", "-n", "argo", check=False)
+
+
 # Both namespaces ------------------------------------------------------------------------------
 
 
