@@ -29,34 +29,32 @@ def parse(argv: list[str] | None = None) -> Config:
     base = Config(**QUICK) if quick else Config()  # type: ignore[arg-type]
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small dataset, short runs (BENCH_QUICK=1)")
-    parser.add_argument("--workers", type=int, default=int(_env("workers", base.workers)))
-    parser.add_argument(
-        "--duration", type=float, default=float(_env("duration", base.duration)), help="seconds per run"
-    )
-    parser.add_argument("--warmup", type=float, default=float(_env("warmup", base.warmup)), help="seconds; 0 = none")
-    parser.add_argument("--connections", type=int, default=int(_env("connections", base.connections)))
-    parser.add_argument("--wrk-threads", type=int, default=int(_env("wrk_threads", base.wrk_threads)))
-    parser.add_argument("--products", type=int, default=int(_env("products", base.products)))
-    parser.add_argument(
-        "--scale-products",
-        type=int,
-        default=int(_env("scale_products", base.scale_products)),
-        help="products of the large PostgreSQL dataset for the list-scaling runs; 0 skips them",
-    )
+
+    def number(flag: str, kind: type, help: str | None = None) -> None:
+        """A numeric option whose default is BENCH_<FIELD> or the base config's field."""
+        name = flag.removeprefix("--").replace("-", "_")
+        parser.add_argument(flag, type=kind, default=kind(_env(name, getattr(base, name))), help=help)
+
+    number("--workers", int)
+    number("--duration", float, "seconds per run")
+    number("--warmup", float, "seconds; 0 = none")
+    number("--connections", int)
+    number("--wrk-threads", int)
+    number("--products", int)
+    number("--scale-products", int, "products of the large PostgreSQL dataset for the list-scaling runs; 0 skips them")
     parser.add_argument(
         "--engines", default=_env("engines", ",".join(base.engines)), help="postgresql,sqlite (comma-separated)"
     )
-    parser.add_argument("--pool-max", type=int, default=int(_env("pool_max", base.pool_max)))
+    number("--pool-max", int)
     parser.add_argument(
         "--endpoints",
         default=_env("endpoints", ",".join(base.endpoints)),
-        help=f"catalog endpoints to load (comma-separated subset of {','.join(CATALOG_ENDPOINTS)})",
+        help=f"catalog endpoints to load (comma-separated subset of {','.join(CATALOG_ENDPOINTS)}",
     )
-    parser.add_argument(
+    number(
         "--sampled-ratio",
-        type=float,
-        default=float(_env("sampled_ratio", base.sampled_ratio)),
-        help="one more GET run with traces sampled at this ratio, labelled catalog-sampled; 0 skips it",
+        float,
+        "one more GET run with traces sampled at this ratio, labelled catalog-sampled; 0 skips it",
     )
     parser.add_argument(
         "--no-baselines", action="store_true", help="skip the ceiling and floor runs (iterating on the catalog)"
