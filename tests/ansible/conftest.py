@@ -64,9 +64,12 @@ class Platform:
     def _env(self) -> dict[str, str]:
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
 
+    def get_json(self, *args: str) -> dict:
+        """`kubectl get <args> -o json`, parsed; raises with kubectl's output if it fails."""
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
     def names(self, kind: str) -> set[str]:
-        listed = json.loads(self.kubectl("get", kind, "-o", "json").stdout)["items"]
-        return {item["metadata"]["name"] for item in listed}
+        return {item["metadata"]["name"] for item in self.get_json(kind)["items"]}
 
     def cluster_snapshot(self) -> dict[str, set[str]]:
         return {kind: self.names(kind) for kind in CLUSTER_SCOPED}

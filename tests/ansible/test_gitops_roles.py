@@ -32,14 +32,8 @@ ARGOCD = _defaults("argocd")
 WORKFLOW_SERVICE_ACCOUNTS = [sa["name"] for sa in ARGO["argo_workflows_service_accounts"]]
 
 
-def _get(converged, *args: str) -> dict:
-    result = converged.kubectl("get", *args, "--output", "json", check=False)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 def _secret_data(converged, namespace: str, name: str) -> dict[str, bytes]:
-    secret = _get(converged, "secret", name, "--namespace", namespace)
+    secret = converged.get_json("secret", name, "--namespace", namespace)
     return {key: base64.b64decode(value) for key, value in secret["data"].items()}
 
 
@@ -95,7 +89,7 @@ def test_workflow_service_account_access(converged, service_account, verb, resou
 
 @pytest.mark.cluster
 def test_argo_server_runs_in_server_auth_mode(converged):
-    server = _get(converged, "deployment", "argo-server", "--namespace", "argo")
+    server = converged.get_json("deployment", "argo-server", "--namespace", "argo")
 
     (container,) = server["spec"]["template"]["spec"]["containers"]
     assert "--auth-mode=server" in container["args"]
@@ -104,7 +98,7 @@ def test_argo_server_runs_in_server_auth_mode(converged):
 
 @pytest.mark.cluster
 def test_controller_runs_only_workflow_templates(converged):
-    config = _get(converged, "configmap", "workflow-controller-configmap", "--namespace", "argo")["data"]
+    config = converged.get_json("configmap", "workflow-controller-configmap", "--namespace", "argo")["data"]
 
     assert yaml.safe_load(config["workflowRestrictions"]) == {"templateReferencing": "Strict"}
     executor = yaml.safe_load(config["executor"])
@@ -174,7 +168,7 @@ def test_workflow_templates_folder_is_applied_into_argo_and_a_rerun_changes_noth
     try:
         first = converged.playbook(*apply, *use_folder)
         assert first.returncode == 0, first.explain()
-        stored = _get(converged, "workflowtemplates.argoproj.io", "ansible-test-hello", "--namespace", "argo")
+        stored = converged.get_json("workflowtemplates.argoproj.io", "ansible-test-hello", "--namespace", "argo")
         assert _missing(stored["spec"], HELLO_TEMPLATE["spec"]) == []
 
         again = converged.playbook(*apply, *use_folder)
@@ -209,7 +203,7 @@ def test_workflow_templates_folder_is_applied_into_argo_and_a_rerun_changes_noth
 )
 def test_the_pinned_install_runs_these_workloads(converged, namespace, workloads):
     # Their resources are checked with every other platform workload's in test_site.
-    items = _get(converged, "deployments,statefulsets", "--namespace", namespace)["items"]
+    items = converged.get_json("deployments,statefulsets", "--namespace", namespace)["items"]
 
     assert {item["metadata"]["name"] for item in items} == workloads
 
@@ -218,7 +212,7 @@ def test_the_pinned_install_runs_these_workloads(converged, namespace, workloads
 
 
 def _ivpol(converged) -> dict:
-    return _get(converged, "imagevalidatingpolicies.policies.kyverno.io", "catalog-images-signed")["spec"]
+    return converged.get_json("imagevalidatingpolicies.policies.kyverno.io", "catalog-images-signed")["spec"]
 
 
 @pytest.mark.cluster
@@ -235,14 +229,15 @@ def test_policy_matches_pods_in_staging_and_prod_only(converged):
 
 @pytest.mark.cluster
 def test_policy_key_is_the_platform_cosign_public_key_without_tlog(converged):
-    secret = _get(converged, "secret", "cosign-key", "--namespace", "argo")
+    secret = converged.get_json("secret", "cosign-key", "--namespace", "argo")
     published = base64.b64decode(secret["data"]["cosign.pub"]).decode()
-    (attestor,) = _ivpol(converged)["attestors"]
+    policy = _ivpol(converged)
+    (attestor,) = policy["attestors"]
 
     assert attestor["cosign"]["key"]["data"].strip() == published.strip()
     assert "BEGIN PUBLIC KEY" in published
     assert attestor["cosign"]["ctlog"] == {"insecureIgnoreTlog": True, "insecureIgnoreSCT": True}
-    assert f"attestors.{attestor['name']}" in _ivpol(converged)["validations"][0]["expression"]
+    assert f"attestors.{attestor['name']}" in policy["validations"][0]["expression"]
 
 
 @pytest.mark.cluster
@@ -285,14 +280,14 @@ def _repo_url(objects: list[dict]) -> str:
 def test_bootstrap_object_is_stored_as_built(converged, kind):
     wanted = next(o for o in _bootstrap_expected() if o["kind"] == kind)
 
-    stored = _get(converged, f"{kind.lower()}s.argoproj.io", wanted["metadata"]["name"], "--namespace", "argocd")
+    stored = converged.get_json(f"{kind.lower()}s.argoproj.io", wanted["metadata"]["name"], "--namespace", "argocd")
 
     assert _missing(stored["spec"], wanted["spec"]) == []
 
 
 @pytest.mark.cluster
 def test_repository_secret_is_labelled_for_argocd(converged):
-    secret = _get(converged, "secret", ARGOCD["argocd_repo_secret"], "--namespace", "argocd")
+    secret = converged.get_json("secret", ARGOCD["argocd_repo_secret"], "--namespace", "argocd")
     data = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
 
     assert secret["metadata"]["labels"]["argocd.argoproj.io/secret-type"] == "repository"
@@ -304,8 +299,8 @@ def test_repository_secret_is_labelled_for_argocd(converged):
 
 @pytest.mark.cluster
 def test_ui_is_served_over_http_behind_the_ingress(converged):
-    params = _get(converged, "configmap", "argocd-cmd-params-cm", "--namespace", "argocd")
-    ingress = _get(converged, "ingress", "argocd-server", "--namespace", "argocd")
+    params = converged.get_json("configmap", "argocd-cmd-params-cm", "--namespace", "argocd")
+    ingress = converged.get_json("ingress", "argocd-server", "--namespace", "argocd")
 
     assert params["data"]["server.insecure"] == "true"
     assert ingress["spec"]["ingressClassName"] == "nginx"

@@ -24,17 +24,13 @@ HIDDEN_CONTROL_PLANE = re.compile(r"etcd|scheduler|controller-manager|kube-proxy
 LOGGING_DEFAULTS = yaml.safe_load((REPO_ROOT / "roles" / "logging" / "defaults" / "main.yml").read_text())
 
 
-def _get(converged, *args: str) -> dict:
-    return json.loads(converged.kubectl("get", *args, "-o", "json").stdout)
-
-
 def _namespace_labels(converged, name: str) -> dict[str, str]:
-    return _get(converged, "namespace", name)["metadata"]["labels"]
+    return converged.get_json("namespace", name)["metadata"]["labels"]
 
 
 @pytest.fixture
 def prometheus(converged) -> dict:
-    found = _get(converged, "prometheuses", "-n", "monitoring")["items"]
+    found = converged.get_json("prometheuses", "-n", "monitoring")["items"]
     assert len(found) == 1, [p["metadata"]["name"] for p in found]
     return found[0]
 
@@ -86,7 +82,7 @@ def test_prometheus_ignores_objects_outside_its_selectors(converged, prometheus,
 def test_grafana_sidecar_loads_the_catalog_dashboard_from_any_namespace(converged, environments):
     dashboards = [r.one("ConfigMap", n) for _, r in environments.values() for n in _dashboard_names(r)]
     assert dashboards, "no environment renders the dashboard ConfigMap"
-    deployment = _get(converged, "deployment", "-n", "monitoring", "kube-prometheus-stack-grafana")
+    deployment = converged.get_json("deployment", "-n", "monitoring", "kube-prometheus-stack-grafana")
     containers = {c["name"]: c for c in deployment["spec"]["template"]["spec"]["containers"]}
     env = {e["name"]: e.get("value") for e in containers["grafana-sc-dashboard"]["env"]}
 
@@ -101,20 +97,20 @@ def _dashboard_names(rendered: render.Rendered) -> list[str]:
 
 @pytest.mark.parametrize(("datasource", "kind"), [("Loki", "loki"), ("Jaeger", "jaeger")])
 def test_grafana_datasource_points_at_a_service_port_that_exists(converged, datasource, kind):
-    config_map = _get(converged, "configmap", "-n", "monitoring", "kube-prometheus-stack-grafana-datasource")
+    config_map = converged.get_json("configmap", "-n", "monitoring", "kube-prometheus-stack-grafana-datasource")
     provisioned = yaml.safe_load(next(iter(config_map["data"].values())))["datasources"]
     found = next(d for d in provisioned if d["name"] == datasource)
     url = urlsplit(found["url"])
     service, namespace = url.hostname.split(".")[:2]
 
-    ports = [p["port"] for p in _get(converged, "service", "-n", namespace, service)["spec"]["ports"]]
+    ports = [p["port"] for p in converged.get_json("service", "-n", namespace, service)["spec"]["ports"]]
     assert found["type"] == kind
     assert url.port in ports
 
 
 def test_grafana_admin_password_comes_from_the_generated_secret(converged):
-    secret = _get(converged, "secret", "-n", "monitoring", "grafana-admin")
-    deployment = _get(converged, "deployment", "-n", "monitoring", "kube-prometheus-stack-grafana")
+    secret = converged.get_json("secret", "-n", "monitoring", "grafana-admin")
+    deployment = converged.get_json("deployment", "-n", "monitoring", "kube-prometheus-stack-grafana")
     grafana = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "grafana")
     password = next(e for e in grafana["env"] if e["name"] == "GF_SECURITY_ADMIN_PASSWORD")
 
@@ -123,7 +119,7 @@ def test_grafana_admin_password_comes_from_the_generated_secret(converged):
 
 
 def test_operator_bounds_the_config_reloader_it_injects(converged):
-    deployment = _get(converged, "deployment", "-n", "monitoring", "kube-prometheus-stack-operator")
+    deployment = converged.get_json("deployment", "-n", "monitoring", "kube-prometheus-stack-operator")
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     flags = {a.split("=")[0] for a in args if a.startswith("--config-reloader-")}
 
@@ -131,11 +127,10 @@ def test_operator_bounds_the_config_reloader_it_injects(converged):
 
 
 def test_no_hidden_control_plane_part_is_scraped_or_alerted_on(converged):
-    monitors = _get(converged, "servicemonitors", "--all-namespaces")["items"]
-    services = _get(converged, "services", "-n", "kube-system")["items"]
-    rule_groups = [
-        g["name"] for r in _get(converged, "prometheusrules", "-n", "monitoring")["items"] for g in r["spec"]["groups"]
-    ]
+    monitors = converged.get_json("servicemonitors", "--all-namespaces")["items"]
+    services = converged.get_json("services", "-n", "kube-system")["items"]
+    rules = converged.get_json("prometheusrules", "-n", "monitoring")["items"]
+    rule_groups = [g["name"] for r in rules for g in r["spec"]["groups"]]
 
     assert monitors, "no ServiceMonitor at all: the check below would prove nothing"
     assert [m["metadata"]["name"] for m in monitors if HIDDEN_CONTROL_PLANE.search(m["metadata"]["name"])] == []
@@ -144,7 +139,7 @@ def test_no_hidden_control_plane_part_is_scraped_or_alerted_on(converged):
 
 
 def test_node_exporter_does_not_mount_the_host_root(converged):
-    daemonset = _get(converged, "daemonset", "-n", "monitoring", "kube-prometheus-stack-prometheus-node-exporter")
+    daemonset = converged.get_json("daemonset", "-n", "monitoring", "kube-prometheus-stack-prometheus-node-exporter")
     host_paths = [v["hostPath"]["path"] for v in daemonset["spec"]["template"]["spec"]["volumes"] if "hostPath" in v]
 
     assert host_paths, "node-exporter mounts nothing from the host: the check below would prove nothing"
@@ -159,9 +154,9 @@ def test_node_exporter_does_not_mount_the_host_root(converged):
     ],
 )
 def test_jaeger_service_reaches_the_container_port_of_a_ready_pod(converged, service, ports):
-    found = _get(converged, "service", "-n", "tracing", service)["spec"]
+    found = converged.get_json("service", "-n", "tracing", service)["spec"]
     selector = ",".join(f"{k}={v}" for k, v in found["selector"].items())
-    (pod,) = _get(converged, "pods", "-n", "tracing", "-l", selector)["items"]
+    (pod,) = converged.get_json("pods", "-n", "tracing", "-l", selector)["items"]
     container_ports = {p["name"]: p["containerPort"] for c in pod["spec"]["containers"] for p in c["ports"]}
 
     assert {p["name"]: p["port"] for p in found["ports"]} == ports
@@ -181,7 +176,7 @@ def test_jaeger_service_reaches_the_container_port_of_a_ready_pod(converged, ser
     ],
 )
 def test_jaeger_network_policy_admits_only_the_flows_it_needs(converged, namespace, port, allowed):
-    policy = _get(converged, "networkpolicy", "-n", "tracing", "jaeger")["spec"]
+    policy = converged.get_json("networkpolicy", "-n", "tracing", "jaeger")["spec"]
     labels = _namespace_labels(converged, namespace)
     admitted = any(
         any(render.label_selector_matches(peer["namespaceSelector"], labels) for peer in rule["from"])
@@ -211,7 +206,7 @@ def catalog_log_line() -> dict:
 
 @pytest.fixture
 def agent_config(converged) -> str:
-    return _get(converged, "configmap", "-n", "monitoring", "alloy")["data"]["config.alloy"]
+    return converged.get_json("configmap", "-n", "monitoring", "alloy")["data"]["config.alloy"]
 
 
 def _block(config: str, stage: str) -> str:

@@ -4,34 +4,28 @@ role runs in gitops.yml, after the key it checks against exists)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 pytestmark = pytest.mark.cluster
 
 
-def get_json(platform, *args: str) -> dict:
-    return json.loads(platform.kubectl("get", *args, "-o", "json").stdout)
-
-
 def test_registry_objects_are_created(converged):
-    deployment = get_json(converged, "deployment", "registry", "-n", "registry")
+    deployment = converged.get_json("deployment", "registry", "-n", "registry")
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["image"].startswith("docker.io/library/registry:2.")
     assert "@sha256:" in container["image"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    claim = get_json(converged, "pvc", "registry-data", "-n", "registry")
+    claim = converged.get_json("pvc", "registry-data", "-n", "registry")
     assert claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["data"]["persistentVolumeClaim"]["claimName"] == "registry-data"
 
 
 def test_registry_service_is_a_load_balancer_on_5000_selecting_the_registry_pods(converged):
-    service = get_json(converged, "service", "registry", "-n", "registry")
-    deployment = get_json(converged, "deployment", "registry", "-n", "registry")
+    service = converged.get_json("service", "registry", "-n", "registry")
+    deployment = converged.get_json("deployment", "registry", "-n", "registry")
 
     assert service["spec"]["type"] == "LoadBalancer"
     assert [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [(5000, "http")]
@@ -56,7 +50,7 @@ def test_registry_service_is_a_load_balancer_on_5000_selecting_the_registry_pods
 def test_platform_network_policy_opens_exactly_the_needed_ports(
     converged, namespace, name, ingress_ports, egress_ports
 ):
-    policy = get_json(converged, "networkpolicy", name, "-n", namespace)["spec"]
+    policy = converged.get_json("networkpolicy", name, "-n", namespace)["spec"]
     opened_in = {p["port"] for rule in policy.get("ingress", []) for p in rule.get("ports", [])}
     opened_out = {p["port"] for rule in policy.get("egress", []) for p in rule.get("ports", [])}
 

@@ -4,8 +4,6 @@ the cluster, and teardown removes what site.yml created and nothing else."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import yaml
 
@@ -29,11 +27,11 @@ def test_check_mode_on_the_converged_platform_reports_no_changes(converged):
 
 @pytest.mark.parametrize("entry", namespaces_role.entries(), ids=lambda e: e["name"])
 def test_each_namespace_carries_its_labels_and_policy(converged, entry):
-    stored = json.loads(converged.kubectl("get", "namespace", entry["name"], "-o", "json").stdout)
+    stored = converged.get_json("namespace", entry["name"])
     assert namespaces_role.labels(entry).items() <= stored["metadata"]["labels"].items()
     for document in namespaces_role.policy(entry):
         kind, name = document["kind"], document["metadata"]["name"]
-        found = json.loads(converged.kubectl("get", kind, name, "-n", entry["name"], "-o", "json").stdout)
+        found = converged.get_json(kind, name, "-n", entry["name"])
         if kind == "ResourceQuota":
             assert found["spec"]["hard"] == document["spec"]["hard"]
         else:
@@ -41,7 +39,7 @@ def test_each_namespace_carries_its_labels_and_policy(converged, entry):
 
 
 def _namespace_versions(platform) -> dict[str, str]:
-    listed = json.loads(platform.kubectl("get", "namespaces", "-o", "json").stdout)["items"]
+    listed = platform.get_json("namespaces")["items"]
     return {n["metadata"]["name"]: n["metadata"]["resourceVersion"] for n in listed}
 
 
@@ -138,9 +136,7 @@ def _platform_pod_specs(platform) -> list[tuple[str, int, list[dict]]]:
     namespaces = {e["name"] for e in namespaces_role.entries() if not e["name"].startswith("catalog-")}
     found = []
     for kind in (*WORKLOADS, *OPERATED):
-        if kind in OPERATED and platform.kubectl("get", kind, check=False).returncode:
-            continue  # that operator is not installed
-        for item in json.loads(platform.kubectl("get", kind, "-A", "-o", "json").stdout)["items"]:
+        for item in platform.get_json(kind, "-A")["items"]:
             if item["metadata"]["namespace"] not in namespaces:
                 continue
             spec = item["spec"]["jobTemplate"]["spec"] if kind == "cronjobs" else item["spec"]
