@@ -12,15 +12,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.ansible.playbook import ANSIBLE_BIN
 from tests.platform.toolbox import REPO_ROOT, TOOLS_DIR, run, tool
 
 ROLES = REPO_ROOT / "roles"
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
 
 def _defaults(role: str) -> dict:
@@ -111,23 +110,9 @@ def test_cosign_key_is_usable_and_kept_across_converges(converged, tmp_path):
     before = _secret_data(converged, "argo", "cosign-key")
     assert set(before) == {"cosign.key", "cosign.pub", "cosign.password"}
 
-    rerun = subprocess.run(
-        [
-            ANSIBLE_PLAYBOOK,
-            "playbooks/gitops.yml",
-            "-i",
-            "inventories/ci",
-            "--tags",
-            "preflight_context,argo_workflows_apply",
-        ],
-        cwd=REPO_ROOT,
-        env={**os.environ, "KUBECONFIG": str(converged.kubeconfig)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert rerun.returncode == 0, rerun.stdout[-3000:]
-    assert " changed=0 " in rerun.stdout.split("PLAY RECAP")[-1]
+    rerun = converged.playbook("playbooks/gitops.yml", "--tags", "preflight_context,argo_workflows_apply")
+    assert rerun.returncode == 0, rerun.explain()
+    assert rerun.total("changed") == 0, rerun.explain()
     assert _secret_data(converged, "argo", "cosign-key") == before
 
     # The password opens the private key, and it belongs to the stored public key.
@@ -349,7 +334,7 @@ def test_argocd_role_renders_repo_url_and_credentials(tmp_path, repo_url, token)
         "ansible_python_interpreter": sys.executable,
     }
     result = run(
-        [ANSIBLE_PLAYBOOK, playbook, "-i", "localhost,", "-e", json.dumps(extra)],
+        [ANSIBLE_BIN / "ansible-playbook", playbook, "-i", "localhost,", "-e", json.dumps(extra)],
         env=env,
         cwd=REPO_ROOT,
         timeout=300,
