@@ -10,43 +10,24 @@ import hmac
 import itertools
 import json
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from catalog.app import create_app
 
+from . import signing
 from .conftest import assert_problem, auth, claims, make_token, test_settings
+from .signing import JWKS_KID, jwks_server, public_pem
 
 CHALLENGE = 'Bearer realm="catalog"'
-JWKS_KID = "catalog-test-key-1"
 _apps = itertools.count()
-
-
-@cache
-def rsa_key(name: str) -> rsa.RSAPrivateKey:
-    """One RSA key per name for the whole run (key generation is the slow part)."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def public_pem(name: str) -> bytes:
-    return (
-        rsa_key(name)
-        .public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
 
 
 def b64url(data: bytes) -> str:
@@ -62,8 +43,7 @@ def hand_signed(header: dict[str, Any], payload: dict[str, Any], key: bytes | No
 
 
 def rs256(key_name: str = "issuer", kid: str | None = None, **overrides: Any) -> str:
-    headers = {"kid": kid} if kid else None
-    return jwt.encode(claims(**overrides), rsa_key(key_name), algorithm="RS256", headers=headers)
+    return signing.rs256(key_name, claims(**overrides), kid)
 
 
 def tampered() -> str:
@@ -240,28 +220,9 @@ async def test_auth_public_key_app_accepts_only_rs256(pem_client, token: Callabl
 
 @pytest.fixture(scope="module")
 def jwks_url() -> Iterator[str]:
-    """A JWKS document with the `issuer` public key, served on loopback from a thread."""
-    jwk = jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key("issuer").public_key(), as_dict=True)
-    document = json.dumps({"keys": [{**jwk, "kid": JWKS_KID, "use": "sig", "alg": "RS256"}]}).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(document)))
-            self.end_headers()
-            self.wfile.write(document)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    """A JWKS document with the `issuer` public key, served on loopback."""
+    with jwks_server("issuer") as url:
+        yield url
 
 
 @pytest.fixture

@@ -71,5 +71,26 @@ async def migrate(settings: Settings) -> None:
         await Tortoise.close_connections()
 
 
-# `tortoise makemigrations -c catalog.db.MIGRATIONS_CONFIG` (developers only) reads this.
-MIGRATIONS_CONFIG = tortoise_config(Settings(database_url="sqlite://var/makemigrations.sqlite3"))
+# Where `tortoise makemigrations` keeps the scratch database it diffs the models against.
+MAKEMIGRATIONS_DATABASE_URL = "sqlite://var/makemigrations.sqlite3"
+
+
+def __getattr__(name: str) -> Any:
+    """`catalog.db.MIGRATIONS_CONFIG`: the config a developer's `tortoise makemigrations -c
+    catalog.db.MIGRATIONS_CONFIG` reads. Built on that first access, never at import: importing
+    this module must neither read the environment (a production one refuses SQLite) nor create
+    `var/` in whatever directory the process runs in."""
+    if name == "MIGRATIONS_CONFIG":
+        return tortoise_config(developer_settings())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def developer_settings() -> Settings:
+    """Settings for writing migrations: the scratch SQLite file whatever the environment says."""
+    return Settings(
+        env="development",
+        database_url=MAKEMIGRATIONS_DATABASE_URL,
+        jwt_secret=None,
+        jwt_public_key_file=None,
+        jwt_jwks_url=None,
+    )
