@@ -1,8 +1,10 @@
 """Tortoise's SQLite client with a span per statement."""
 
 import asyncio
+import contextlib
+from typing import Any
 
-from tortoise.backends.base.client import TransactionalDBClient
+from tortoise.backends.base.client import ConnectionWrapper, TransactionalDBClient
 from tortoise.backends.sqlite.client import (
     SqliteClient,
     SqliteTransactionContext,
@@ -42,9 +44,40 @@ class CancelSafeSqliteTransactionContext(SqliteTransactionContext):
         return self.connection
 
 
+class CancelSafeConnectionWrapper(ConnectionWrapper):
+    """Tortoise's wrapper keeps the worker's connection lock when opening the connection fails or
+    is cancelled inside __aenter__ (a readiness check's deadline during a slow first connect),
+    since __aexit__ never runs: every later query of that worker then waits forever, and the pod
+    never becomes ready. Release it instead, so the next query opens the connection again."""
+
+    async def __aenter__(self) -> Any:
+        await self._lock.acquire()
+        try:
+            await self.ensure_connection()
+        except BaseException:
+            self._lock.release()
+            raise
+        return self.connection
+
+
 class TracedSqliteClient(TracedStatements, SqliteClient):
     def _in_transaction(self) -> SqliteTransactionContext:
         return CancelSafeSqliteTransactionContext(TracedSqliteTransaction(self), self._lock)
+
+    def acquire_connection(self) -> ConnectionWrapper:
+        return CancelSafeConnectionWrapper(self._lock, self)
+
+    async def create_connection(self, with_db: bool) -> None:
+        try:
+            await super().create_connection(with_db)
+        except BaseException:
+            # Tortoise keeps the connection before its PRAGMAs ran: one used after a failure would
+            # lack foreign keys, WAL and the busy timeout. Close it; the next query starts over.
+            half_open, self._connection = self._connection, None
+            if half_open is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(half_open.close())
+            raise
 
 
 client_class = TracedSqliteClient
