@@ -156,6 +156,11 @@ def render_application(application: dict, namespace: str | None = None) -> Rende
     )
 
 
+def environment_names() -> list[str]:
+    """Every environment: a folder of environments/ with its values.yaml."""
+    return sorted(p.parent.name for p in ENVIRONMENTS.glob("*/values.yaml"))
+
+
 def image_pin(environment: str) -> dict:
     """environments/<env>/image.yaml's `image` block: what the pipeline pinned."""
     return yaml.safe_load((ENVIRONMENTS / environment / "image.yaml").read_text())["image"]

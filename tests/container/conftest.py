@@ -8,13 +8,14 @@ import functools
 import itertools
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import jwt
 import pytest
 
 from apps.catalog.tests.postgres_server import PostgresServer, find_bindir, free_port, throwaway_server
+from apps.catalog.tests.signing import rsa_key
 from tests.conftest import skip_or_fail
 from tests.platform.registry import LocalRegistry
 from tests.platform.toolbox import missing
@@ -30,13 +31,20 @@ def dev_pod() -> ChartPod:
     return ChartPod.from_chart("dev")
 
 
-def token(scope: str = "catalog:read catalog:write") -> str:
-    """A token the container accepts: the chart's issuer and audience, signed with the dev
-    environment's (dev-only) HS256 secret from the chart's Secret."""
-    env, now = dev_pod().env, int(time.time())
+# The identity provider's key of the staging and prod containers: its public half goes into the
+# Secret the test creates for them, as an operator does.
+SIGNER = "container-issuer"
+
+
+def token_for(env: Mapping[str, str], scope: str = "catalog:read catalog:write") -> str:
+    """A token a container with this environment accepts: its issuer and audience, signed with its
+    HS256 secret where it has one (dev: the chart's dev-only Secret), else with SIGNER's key."""
+    now = int(time.time())
     claims = {"sub": "alice", "iat": now, "exp": now + 300, "scope": scope}
     claims |= {"iss": env["CATALOG_JWT_ISSUER"], "aud": env["CATALOG_JWT_AUDIENCE"]}
-    return jwt.encode(claims, env["CATALOG_JWT_SECRET"], algorithm="HS256")
+    if secret := env.get("CATALOG_JWT_SECRET"):
+        return jwt.encode(claims, secret, algorithm="HS256")
+    return jwt.encode(claims, rsa_key(SIGNER), algorithm="RS256")
 
 
 @pytest.fixture(scope="session")

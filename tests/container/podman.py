@@ -75,13 +75,15 @@ def make_image() -> ImageBuild:
 
 @dataclass(frozen=True)
 class Mount:
-    kind: str  # "tmpfs" or "volume"
+    kind: str  # "tmpfs", "volume" (a podman volume) or "secret" (a host folder, read-only)
     target: str
     source: str = ""
 
     def podman_args(self) -> list[str]:
         if self.kind == "tmpfs":
             return ["--tmpfs", f"{self.target}:rw,nosuid,nodev,size=64m"]
+        if self.kind == "secret":
+            return ["--volume", f"{self.source}:{self.target}:ro"]
         return ["--volume", f"{self.source}:{self.target}"]
 
 
@@ -100,16 +102,34 @@ class ChartPod:
     data_dir: str = ""  # where the chart mounts its PersistentVolumeClaim (SQLite), if it does
 
     @classmethod
-    def from_chart(cls, environment: str = "dev") -> ChartPod:
-        """The catalog container of environment's Deployment, rendered as its ArgoCD Application
-        renders it: env from its ConfigMap and Secret references, user, read-only root, /tmp."""
+    def from_chart(
+        cls,
+        environment: str = "dev",
+        container_name: str = "catalog",
+        *,
+        secrets: Mapping[str, Mapping[str, str]] | None = None,
+        secret_dir: Path | None = None,
+    ) -> ChartPod:
+        """A container of environment's workloads (`catalog` of the Deployment, or `migrate`: the
+        migration Job's, or the Deployment's init container where SQLite has no Job), rendered as
+        its ArgoCD Application renders it: env from its ConfigMap and Secret references, user,
+        read-only root, /tmp. Secrets the chart does not make (its `existingSecret`) come from
+        `secrets` (name -> data, as the user creates them); secret volumes are written under
+        `secret_dir` and mounted read-only, as the kubelet projects them."""
         rendered = render.render_application(render.applications()[environment])
-        pod = rendered.one("Deployment")["spec"]["template"]["spec"]
-        (container,) = [c for c in pod["containers"] if c["name"] == "catalog"]
+        pod, container = _find_container(rendered, container_name)
         security = {**pod.get("securityContext", {}), **container["securityContext"]}
         # podman_args() always drops every capability and forbids escalation: so must the chart.
         assert security["capabilities"]["drop"] == ["ALL"]
         assert security["allowPrivilegeEscalation"] is False
+
+        def secret_value(name: str, key: str) -> str:
+            made = [s for s in rendered.of_kind("Secret") if s["metadata"]["name"] == name]
+            data = made[0]["stringData"] if made else (secrets or {}).get(name, {})
+            if key not in data:
+                raise KeyError(f"{environment}: the chart reads key {key!r} of Secret {name!r}; pass it in `secrets`")
+            return data[key]
+
         env: dict[str, str] = {}
         for source in container.get("envFrom", []):
             env.update(rendered.one("ConfigMap", source["configMapRef"]["name"])["data"])
@@ -118,20 +138,28 @@ class ChartPod:
                 env[variable["name"]] = variable["value"]
             else:
                 ref = variable["valueFrom"]["secretKeyRef"]
-                env[variable["name"]] = rendered.one("Secret", ref["name"])["stringData"][ref["key"]]
+                env[variable["name"]] = secret_value(ref["name"], ref["key"])
         # No collector runs beside the container here; export is proven by the process tier.
         env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
         volumes = {v["name"]: v for v in pod["volumes"]}
-        mounts = tuple(
-            Mount("tmpfs", m["mountPath"]) for m in container["volumeMounts"] if "emptyDir" in volumes[m["name"]]
-        )
+        mounts = [Mount("tmpfs", m["mountPath"]) for m in container["volumeMounts"] if "emptyDir" in volumes[m["name"]]]
+        for mount in container["volumeMounts"]:
+            if secret := volumes[mount["name"]].get("secret"):
+                assert secret_dir is not None, f"{environment}: {container_name} mounts a Secret; pass secret_dir"
+                folder = secret_dir / f"{environment}-{container_name}-{mount['name']}"
+                folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+                for item in secret["items"]:
+                    (folder / item["path"]).write_text(secret_value(secret["secretName"], item["key"]))
+                    (folder / item["path"]).chmod(0o644)  # the kubelet's default mode for projected keys
+                mounts.append(Mount("secret", mount["mountPath"], str(folder)))
         claims = [m["mountPath"] for m in container["volumeMounts"] if "persistentVolumeClaim" in volumes[m["name"]]]
         return cls(
             user=f"{security['runAsUser']}:{security['runAsGroup']}",
             env=env,
-            mounts=mounts,
-            grace_seconds=pod["terminationGracePeriodSeconds"],
-            prestop_seconds=container["lifecycle"]["preStop"]["sleep"]["seconds"],
+            mounts=tuple(mounts),
+            # Kubernetes' defaults where the chart leaves them out (the Job has no preStop).
+            grace_seconds=pod.get("terminationGracePeriodSeconds", 30),
+            prestop_seconds=container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0),
             read_only=security["readOnlyRootFilesystem"],
             data_dir=claims[0] if claims else "",
         )
@@ -159,6 +187,20 @@ class ChartPod:
         """The SQLite variant: a podman volume where the chart mounts its PersistentVolumeClaim."""
         assert self.data_dir, "this environment's Deployment mounts no PersistentVolumeClaim"
         return replace(self, mounts=(*self.mounts, Mount("volume", self.data_dir, volume)))
+
+
+def _find_container(rendered: render.Rendered, name: str) -> tuple[dict, dict]:
+    """(pod spec, container) of the one container called `name` in the Deployment or a Job."""
+    found = [
+        (template, container)
+        for kind in ("Deployment", "Job")
+        for workload in rendered.of_kind(kind)
+        for template in [workload["spec"]["template"]["spec"]]
+        for container in template.get("initContainers", []) + template["containers"]
+        if container["name"] == name
+    ]
+    assert len(found) == 1, f"{len(found)} containers named {name!r} in the Deployment and Jobs"
+    return found[0]
 
 
 def session_labels() -> list[str]:

@@ -15,7 +15,7 @@ import pytest
 from tests.platform.toolbox import REPO_ROOT
 
 from .conftest import dev_pod
-from .podman import PODMAN_ENV, ImageBuild, podman, run_once, session_labels
+from .podman import PODMAN_ENV, ImageBuild, make_image, podman, run_once, session_labels
 
 pytestmark = pytest.mark.container
 
@@ -145,3 +145,28 @@ def test_container_refuses_to_start_with_one_clear_line(catalog_image: ImageBuil
     assert variable in lines[0]
     assert result.stdout == ""
     assert elapsed < 15, "a refused start must exit at once, not hang until a probe kills it"
+
+
+def test_make_image_reuses_only_a_finished_build(catalog_image: ImageBuild):
+    """buildah commits every layer of a build with the build's labels, so a failed build leaves
+    images that look like the finished one; `make image` must never reuse one of those."""
+    context = _inspect(catalog_image.reference)["Labels"]["org.catalog-platform.context-sha256"]
+    working = subprocess.run(
+        ["buildah", "from", "scratch"], env=PODMAN_ENV, capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    subprocess.run(
+        ["buildah", "config", "--label", f"org.catalog-platform.context-sha256={context}", working],
+        env=PODMAN_ENV,
+        check=True,
+        timeout=60,
+    )
+    unfinished = subprocess.run(
+        ["buildah", "commit", "--rm", "--quiet", working], env=PODMAN_ENV, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    try:
+        again = make_image()
+
+        assert _inspect(again.reference)["Id"] == _inspect(catalog_image.reference)["Id"] != unfinished
+        assert again.digest == catalog_image.digest
+    finally:
+        podman("rmi", "--force", unfinished, check=False)

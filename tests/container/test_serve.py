@@ -1,5 +1,6 @@
-"""The image run the way the chart runs it (read-only root, UID 10001, no capabilities, the
-chart's environment), on SQLite (bridge network, published on 127.0.0.1 only) and on PostgreSQL.
+"""The image run the way the chart runs it for every environment (read-only root, UID 10001, no
+capabilities, the environment's settings and Secrets, its migration first): dev on SQLite (bridge
+network, published on 127.0.0.1 only), staging and prod on PostgreSQL with their public key.
 
 The test PostgreSQL listens on 127.0.0.1 only, which a bridge-networked container cannot reach;
 the PostgreSQL variant joins the host's network namespace instead and listens on a free loopback
@@ -12,15 +13,21 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from apps.catalog.tests.postgres_server import PostgresServer, free_port
 from apps.catalog.tests.process.server import _ACK_SETTLE_SECONDS
+from apps.catalog.tests.signing import public_pem
+from tests.chart import render
 
-from .conftest import dev_pod, token
+from .conftest import SIGNER, token_for
 from .podman import ChartPod, Container, ImageBuild, podman, run_once
 
 pytestmark = pytest.mark.container
@@ -40,28 +47,56 @@ def _fresh_postgres_database(server: PostgresServer) -> str:
     return server.url_for(name)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def deployment(request: pytest.FixtureRequest, chart_pod: ChartPod) -> tuple[ChartPod, str | None, int]:
-    """(pod, podman network or None for the bridge, port the test reaches it on), database migrated
-    by `catalog migrate` in a one-off container: the chart's init container / hook Job."""
-    if request.param == "sqlite":
-        pod, network, port = chart_pod.with_data_volume(request.getfixturevalue("data_volume")), None, free_port()
-    else:
-        port = free_port()
-        url = _fresh_postgres_database(request.getfixturevalue("container_postgres"))
-        pod = chart_pod.with_env(DATABASE_URL=url, CATALOG_HOST="127.0.0.1", CATALOG_PORT=str(port))
-        network = "host"
-    image = request.getfixturevalue("catalog_image").reference
-    migrated = run_once(image, pod, "migrate", network=network)
+@dataclass(frozen=True)
+class Deployment:
+    """One environment's catalog container as the chart runs it, migrated and ready to start."""
+
+    pod: ChartPod
+    network: str | None  # None: the bridge, published on 127.0.0.1:port; "host": listens there itself
+    port: int
+    token: Callable[..., str]
+
+
+# Every environment as it ships (dev on SQLite, staging and prod on PostgreSQL with the Secret the
+# operator creates), and dev on PostgreSQL too.
+VARIANTS = [*(pytest.param(env, id=env) for env in render.environment_names()), pytest.param("dev-postgres")]
+
+
+@pytest.fixture(params=VARIANTS)
+def deployment(request: pytest.FixtureRequest, catalog_image: ImageBuild, tmp_path: Path) -> Deployment:
+    """The environment's Deployment container, its database migrated first the chart's way: the
+    init container beside SQLite, the pre-sync hook Job before PostgreSQL."""
+    environment, _, engine = request.param.partition("-")
+    values = yaml.safe_load((render.ENVIRONMENTS / environment / "values.yaml").read_text()) or {}
+    port, network, url, secrets = free_port(), None, "", {}
+    if engine == "postgres" or values.get("existingSecret"):
+        url, network = _fresh_postgres_database(request.getfixturevalue("container_postgres")), "host"
+    if existing := values.get("existingSecret"):
+        # The Secret an operator creates in the namespace before the first sync (never in git).
+        key_file = values["config"]["jwt"]["publicKeySecretKey"]
+        secrets[existing] = {"DATABASE_URL": url, key_file: public_pem(SIGNER).decode()}
+    pods = {
+        name: ChartPod.from_chart(environment, name, secrets=secrets, secret_dir=tmp_path)
+        for name in ("migrate", "catalog")
+    }
+    if network == "host":
+        pods = {
+            name: pod.with_env(DATABASE_URL=url, CATALOG_HOST="127.0.0.1", CATALOG_PORT=str(port))
+            for name, pod in pods.items()
+        }
+    elif pods["catalog"].data_dir:
+        volume = request.getfixturevalue("data_volume")
+        pods = {name: pod.with_data_volume(volume) for name, pod in pods.items()}
+
+    migrated = run_once(catalog_image.reference, pods["migrate"], "migrate", network=network)
     assert migrated.returncode == 0, migrated.stderr
     assert migrated.stdout.strip() == "catalog: database schema is up to date"
-    return pod, network, port
+    return Deployment(pods["catalog"], network, port, partial(token_for, pods["catalog"].env))
 
 
 @pytest.fixture
-def served(deployment, containers: Callable[..., Container]) -> Iterator[tuple[Container, httpx.Client]]:
-    pod, network, port = deployment
-    container = containers(pod, network=network, port=port)
+def served(deployment: Deployment, containers: Callable[..., Container]) -> Iterator[tuple[Container, httpx.Client]]:
+    container = containers(deployment.pod, network=deployment.network, port=deployment.port)
     seconds = container.wait_ready(timeout=START_TO_READY_BUDGET_SECONDS)
     print(f"\nstart-to-ready {seconds:.2f} s")
     with httpx.Client(base_url=container.base_url, timeout=10) as client:
@@ -72,9 +107,9 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines()]
 
 
-def test_probes_and_a_crud_round_trip_with_a_token(served: tuple[Container, httpx.Client]):
+def test_probes_and_a_crud_round_trip_with_a_token(deployment: Deployment, served: tuple[Container, httpx.Client]):
     container, client = served
-    headers = {"Authorization": f"Bearer {token()}"}
+    headers = {"Authorization": f"Bearer {deployment.token()}"}
 
     assert client.get("/livez").json() == {"status": "ok"}
     assert client.get("/readyz").json() == {"status": "ok", "checks": {"database": "ok"}}
@@ -102,9 +137,11 @@ def test_probes_and_a_crud_round_trip_with_a_token(served: tuple[Container, http
     assert stderr == ""
 
 
-def test_sigterm_drains_then_exits_cleanly_within_the_grace_period(served: tuple[Container, httpx.Client]):
+def test_sigterm_drains_then_exits_cleanly_within_the_grace_period(
+    deployment: Deployment, served: tuple[Container, httpx.Client]
+):
     container, client = served
-    pod = dev_pod()
+    pod = deployment.pod
     # The kubelet runs preStop first, then SIGTERM; both count against the grace period.
     grace = pod.grace_seconds - pod.prestop_seconds
     # A SIGTERM before Sanic's manager has seen the worker's ack leaves it spinning >30 s and
@@ -132,7 +169,7 @@ def test_serve_never_migrates(catalog_image: ImageBuild, chart_pod: ChartPod, da
     container = containers(pod)
     container.wait_ready(timeout=START_TO_READY_BUDGET_SECONDS)
     database = podman("volume", "inspect", "--format", "{{.Mountpoint}}", data_volume).stdout.strip()
-    headers = {"Authorization": f"Bearer {token()}"}
+    headers = {"Authorization": f"Bearer {token_for(pod.env)}"}
 
     with sqlite3.connect(f"file:{database}/catalog.sqlite3?mode=ro", uri=True) as connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

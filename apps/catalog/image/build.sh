@@ -4,7 +4,7 @@
 #   manifest digest is the digest a push yields) and print reference, digest and size.
 #   The base comes from base.sh (the official image pinned in the Dockerfile, or where it cannot
 #   be pulled the local Debian-built one from make-base.sh). An image already built from the
-#   same sources, base and revision (label org.catalog-platform.context-sha256) is reused.
+#   same sources, base and revision is reused: the one a finished build tagged <name>:context-<sha>.
 # Prerequisites: buildah, podman (and debootstrap + root for the local base); PyPI reachable.
 # Usage: apps/catalog/image/build.sh
 #   CATALOG_BASE_IMAGE=ref  use this base instead of choosing (base.sh)
@@ -53,10 +53,13 @@ context_sha="$(
 )"
 
 mkdir -p "$out"
-existing="$(podman images --quiet --no-trunc --filter "label=org.catalog-platform.context-sha256=$context_sha" | head -n 1)"
-if [ -n "$existing" ] && [ -z "${CATALOG_IMAGE_REBUILD:-}" ]; then
-  echo "image: reusing $existing (same sources, base and revision)" >&2
-  image_id="$existing"
+# Only a finished build gets this tag. The context label alone would also match the intermediate
+# images of a failed build (buildah commits every layer with the build's labels), and reusing one
+# of those exports an image with no catalog in it.
+finished="$name:context-$context_sha"
+if podman image exists "$finished" && [ -z "${CATALOG_IMAGE_REBUILD:-}" ]; then
+  image_id="$(podman image inspect --format '{{.Id}}' "$finished")"
+  echo "image: reusing $image_id (same sources, base and revision)" >&2
 else
   ca_bundle="${PIP_CERT:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}"
   build_args=(--build-arg "BASE_IMAGE=$base" --build-arg "VERSION=$version" --build-arg "REVISION=$revision"
@@ -69,10 +72,15 @@ else
     --label "org.catalog-platform.context-sha256=$context_sha")
   [ -z "${PIP_INDEX_URL:-}" ] || build_args+=(--build-arg "PIP_INDEX_URL=$PIP_INDEX_URL")
   [ ! -s "$ca_bundle" ] || build_args+=(--secret "id=ca-bundle,src=$ca_bundle")
+  # RUN steps use the host's network and resolver: a build network's NAT cannot reach a resolver
+  # that only the host can (a VM's link-local or loopback DNS), and then pip cannot find PyPI.
+  build_args+=(--network host)
   started=$SECONDS
+  rm -f "$out/iid"
   buildah bud --quiet --layers --format oci --runtime runc "${build_args[@]}" \
     --iidfile "$out/iid" --file "$context/Dockerfile" "$context" >&2
   image_id="$(cat "$out/iid")"
+  podman tag "${image_id#sha256:}" "$finished"
   echo "image: built in $((SECONDS - started)) s" >&2
 fi
 image_id="${image_id#sha256:}"
