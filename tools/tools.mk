@@ -1,4 +1,4 @@
-# Pinned Go-built tools and the test control plane (issue 3). Included by the root Makefile.
+# Pinned Go-built tools and the test control plane. Included by the root Makefile.
 # Versions live only in tools/**/go.mod; the link flags below name them as @module@ and
 # tools/scripts/build-tools.sh resolves them, so `--version` tells the truth.
 

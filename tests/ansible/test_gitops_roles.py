@@ -51,7 +51,7 @@ def _missing(stored, wanted, path: str = "") -> list[str]:
 
 # Argo Workflows -------------------------------------------------------------------------------
 
-# The executor grant (DESIGN §9) and what a step must not be able to do with its token.
+# The executor grant (Argo Workflows v3.4+: report task results) and what a step must not be able to do with its token.
 ACCESS = [
     pytest.param("create", "workflowtaskresults.argoproj.io", "argo", True, id="create-taskresults"),
     pytest.param("patch", "workflowtaskresults.argoproj.io", "argo", True, id="patch-taskresults"),

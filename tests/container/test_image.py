@@ -20,7 +20,7 @@ from .podman import PODMAN_ENV, ImageBuild, make_image, podman, run_once, sessio
 pytestmark = pytest.mark.container
 
 MB = 1_000_000
-# The budget README states. Own layers = the venv and the user; the base is Debian + python3.
+# The budget apps/catalog/image/README.md states. Own layers = the venv and the user; the base is Debian + python3.
 BUDGET_TOTAL_BYTES = 250 * MB
 BUDGET_OWN_LAYERS_BYTES = 110 * MB
 BUDGET_COMPRESSED_BYTES = 90 * MB

@@ -82,7 +82,7 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
-{{/* The image's numeric user (CONTRACT.md: UID/GID 10001). */}}
+{{/* The image's numeric user: the Dockerfile creates UID/GID 10001, so runAsNonRoot can check it. */}}
 {{- define "catalog.podSecurityContext" -}}
 runAsNonRoot: true
 runAsUser: 10001
@@ -92,7 +92,7 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
-{{/* The service's plain settings, NAME: "value" lines (README "Configuration"). */}}
+{{/* The service's plain settings, NAME: "value" lines (docs/configuration.md). */}}
 {{- define "catalog.configData" -}}
 CATALOG_ENV: {{ .Values.config.env | quote }}
 CATALOG_HOST: "0.0.0.0"
