@@ -69,6 +69,25 @@ class PostgresServer:
     def stop(self, mode: str = "fast") -> None:
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", mode, "-w", "stop")
 
+    def processes(self) -> list[int]:
+        """The postmaster and every backend it forked (children by /proc's parent pid)."""
+        postmaster = int((self.root / "data" / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    children.append(int(stat.parent.name))
+        return [postmaster, *children]
+
+    def signal(self, signum: int) -> None:
+        """Send every server process `signum`: SIGSTOP freezes the server (connections stay open,
+        nothing answers), SIGCONT resumes it."""
+        postmaster, *_ = self.processes()
+        os.kill(postmaster, signum)  # first, so it forks no backend the list below would miss
+        for pid in self.processes()[1:]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
     def restart(self) -> None:
         """Start the server (again) on the same port and data directory."""
         options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -F -c max_connections=200"

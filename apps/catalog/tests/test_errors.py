@@ -20,6 +20,9 @@ from catalog.errors import to_catalog_error
         pytest.param(sanic_exceptions.NotFound("x"), 404, "not-found", id="no-route"),
         pytest.param(sanic_exceptions.PayloadTooLarge("x"), 413, "payload-too-large", id="too-large"),
         pytest.param(sanic_exceptions.RequestTimeout("x"), 408, "bad-request", id="request-timeout"),
+        pytest.param(
+            sanic_exceptions.ServiceUnavailable("Response Timeout"), 503, "response-timeout", id="response-timeout"
+        ),
     ],
 )
 def test_to_catalog_error_maps_status_and_type(exc: Exception, status: int, slug: str) -> None:

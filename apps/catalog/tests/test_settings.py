@@ -29,6 +29,10 @@ PG = "postgres://catalog@db.internal:5432/catalog"
             {"CATALOG_DB_POOL_MIN": "5", "CATALOG_DB_POOL_MAX": "2"}, "CATALOG_DB_POOL_MIN", id="pool-inverted"
         ),
         pytest.param(
+            {"CATALOG_DB_TIMEOUT_SECONDS": "30"}, "CATALOG_DB_TIMEOUT_SECONDS", id="db-deadline-not-below-request's"
+        ),
+        pytest.param({"CATALOG_DB_TIMEOUT_SECONDS": "0"}, "CATALOG_DB_TIMEOUT_SECONDS", id="no-db-deadline"),
+        pytest.param(
             {"CATALOG_JWT_SECRET": "x" * 40, "CATALOG_JWT_JWKS_URL": "https://idp/keys"},
             "CATALOG_JWT_SECRET",
             id="two-key-sources",

@@ -30,13 +30,16 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
     credentials = connection["credentials"]
     if connection["engine"] == "tortoise.backends.sqlite":
         Path(credentials["file_path"]).parent.mkdir(parents=True, exist_ok=True)
-        # Several workers share one file: wait for a write lock instead of failing at once.
-        credentials.setdefault("busy_timeout", 5000)
+        # Several workers share one file: wait for a write lock instead of failing at once, but no
+        # longer than any other wait on the database (then 503, see db_engines.faults).
+        credentials.setdefault("busy_timeout", int(settings.db_timeout_seconds * 1000))
     else:
         credentials.setdefault("minsize", settings.db_pool_min)
         credentials.setdefault("maxsize", settings.db_pool_max)
-        # Fail a request fast (and answer 503) rather than hang while the database is away.
-        credentials.setdefault("timeout", 5)
+        # Fail a request fast (and answer 503) rather than hang while the database is away or frozen:
+        # connecting, taking a pooled connection and every statement each have this deadline.
+        for deadline in ("timeout", "acquire_timeout", "command_timeout"):
+            credentials.setdefault(deadline, settings.db_timeout_seconds)
         # asyncpg's default reset sends RESET ALL, UNLISTEN, CLOSE ALL and pg_advisory_unlock_all
         # on every release, one more round trip per statement; the service keeps no session state
         # (asyncpg still rolls back a transaction left open). `make bench` measured the difference.

@@ -5,26 +5,16 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-import asyncpg
 from pydantic import ValidationError
 from sanic import Request, Sanic
 from sanic import exceptions as sanic_exceptions
 from sanic.constants import HTTP_METHODS
 from sanic.response import HTTPResponse, json
-from tortoise.exceptions import DBConnectionError
+
+from catalog.db_engines.faults import is_database_down
 
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
-# Errors that mean "the database cannot be reached right now": 503 + Retry-After, never 500.
-DATABASE_DOWN_ERRORS: tuple[type[BaseException], ...] = (
-    DBConnectionError,
-    ConnectionError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-)
 
 log = logging.getLogger("catalog.errors")
 
@@ -144,6 +134,10 @@ class Draining(CatalogError):
     status, slug, title = 503, "draining", "The server is shutting down"
 
 
+class ResponseTimeout(CatalogError):
+    status, slug, title = 503, "response-timeout", "The request took longer than the server allows; retry shortly"
+
+
 def _problem_types(root: type[CatalogError] = CatalogError) -> dict[str, type[CatalogError]]:
     """Every error class by slug, found from the hierarchy so a new class cannot be forgotten."""
     found = {root.slug: root}
@@ -215,8 +209,11 @@ def _from_sanic(exc: sanic_exceptions.SanicException, request: Request | None = 
 def to_catalog_error(exc: BaseException, request: Request | None = None) -> CatalogError:
     if isinstance(exc, CatalogError):
         return exc
-    if isinstance(exc, DATABASE_DOWN_ERRORS):
+    if is_database_down(exc):
         return DatabaseUnavailable(headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    if isinstance(exc, sanic_exceptions.ServiceUnavailable):
+        # Sanic's response timeout (CATALOG_REQUEST_TIMEOUT_SECONDS) cancelled the handler.
+        return ResponseTimeout(headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     if isinstance(exc, sanic_exceptions.SanicException) and exc.status_code < 500:
         return _from_sanic(exc, request)
     return CatalogError()

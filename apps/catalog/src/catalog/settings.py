@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     metrics_dir: Path | None = None
     request_max_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     request_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # Each wait on the database: connecting, taking a pooled connection, one statement. Shorter than
+    # the request timeout, so a database that stops answering is a 503, not a request left hanging.
+    db_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     # SIGTERM: how long in-flight requests may take before the worker exits.
     graceful_shutdown_seconds: float = Field(default=20.0, ge=0, le=300)
     # SIGTERM: how long /readyz answers 503 (while still serving) before the listener closes.
@@ -67,6 +70,8 @@ class Settings(BaseSettings):
     def _safe_for_environment(self) -> Settings:
         if self.db_pool_min > self.db_pool_max:
             raise ValueError("CATALOG_DB_POOL_MIN must not exceed CATALOG_DB_POOL_MAX")
+        if self.db_timeout_seconds >= self.request_timeout_seconds:
+            raise ValueError("CATALOG_DB_TIMEOUT_SECONDS must be shorter than CATALOG_REQUEST_TIMEOUT_SECONDS")
         keys = [k for k in (self.jwt_secret, self.jwt_public_key_file, self.jwt_jwks_url) if k]
         if len(keys) > 1:
             # RFC 8725 §3.1: one key type, so HS* and RS* are never accepted together.

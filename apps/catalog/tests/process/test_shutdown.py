@@ -23,7 +23,13 @@ def test_serve_sigterm_drains_then_finishes_in_flight_request(
 ) -> None:
     database_url, lock = engine
     drain, graceful = 1.5, 8.0
-    server = serve(database_url, CATALOG_DRAIN_SECONDS=str(drain), CATALOG_GRACEFUL_SHUTDOWN_SECONDS=str(graceful))
+    # The adjustment waits on the lock through the drain: longer than the default database deadline.
+    server = serve(
+        database_url,
+        CATALOG_DRAIN_SECONDS=str(drain),
+        CATALOG_GRACEFUL_SHUTDOWN_SECONDS=str(graceful),
+        CATALOG_DB_TIMEOUT_SECONDS="15",
+    )
     with httpx.Client(base_url=server.url, timeout=10) as client:
         product = create_product(client, stock=5)
     in_flight = ("catalog_http_requests_in_flight", ())
