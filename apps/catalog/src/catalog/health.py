@@ -9,7 +9,8 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
 from tortoise import connections
 
-from catalog.errors import DATABASE_DOWN_ERRORS, RETRY_AFTER_SECONDS, DatabaseUnavailable, Draining
+from catalog.errors import DatabaseUnavailable, Draining
+from catalog.problems import DATABASE_DOWN_ERRORS
 
 READY_CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -22,13 +23,11 @@ async def livez(request: Request) -> HTTPResponse:
 async def readyz(request: Request) -> HTTPResponse:
     """200 when the database answers; 503 problem+json while draining or when it does not."""
     if request.app.ctx.draining:
-        raise Draining("Shutting down; not taking new traffic", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        raise Draining("Shutting down; not taking new traffic")
     try:
         await asyncio.wait_for(connections.get("default").execute_query("SELECT 1"), READY_CHECK_TIMEOUT_SECONDS)
     except DATABASE_DOWN_ERRORS as exc:
-        raise DatabaseUnavailable(
-            f"Database check failed: {type(exc).__name__}", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
-        ) from None
+        raise DatabaseUnavailable(f"Database check failed: {type(exc).__name__}") from None
     return json({"status": "ok", "checks": {"database": "ok"}})
 
 

@@ -18,8 +18,8 @@ from catalog.errors import (
     PreconditionRequired,
     UnsupportedMediaType,
     ValidationFailed,
-    validation_errors,
 )
+from catalog.problems import validation_errors
 
 Model = TypeVar("Model", bound=BaseModel)
 SERVER_OWNED_FIELDS = ("id", "version", "created_at", "updated_at")
