@@ -53,7 +53,8 @@ class InvalidCursor(CatalogError):
 
 
 # RFC 6750: 401 and 403 name the auth scheme; auth.py adds the error and scope to the challenge.
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="catalog"'}
+BEARER_CHALLENGE = 'Bearer realm="catalog"'
+_CHALLENGE = {"WWW-Authenticate": BEARER_CHALLENGE}
 _RETRY_LATER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 

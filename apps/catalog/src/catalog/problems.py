@@ -93,12 +93,12 @@ _MESSAGES = {
 }
 
 
-def validation_errors(exc: ValidationError, *, prefix: tuple[str, ...] = ()) -> list[dict[str, str]]:
+def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
     """Pydantic errors as [{pointer, detail}], never echoing the input back."""
     items = []
     for error in exc.errors(include_input=False, include_url=False):
         detail = _MESSAGES.get(error["type"]) or error["msg"].removeprefix("Value error, ")
-        items.append({"pointer": json_pointer(prefix + tuple(error["loc"])), "detail": detail})
+        items.append({"pointer": json_pointer(tuple(error["loc"])), "detail": detail})
     return items
 
 
