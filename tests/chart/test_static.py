@@ -196,6 +196,16 @@ def test_probes_hit_routes_the_app_serves(rendered, app_status, environment):
     assert dict((n, p) for n, p, _ in probes)["readinessProbe"] == "/readyz"
 
 
+def test_dev_only_secret_is_the_secret_the_app_defaults_to(rendered):
+    """dev's chart-made Secret carries the app's own dev secret, so `catalog token` in a dev pod
+    signs tokens its server accepts; the two copies of the value cannot drift apart."""
+    from catalog.settings import DEV_JWT_SECRET
+
+    (secret,) = [s for s in rendered["dev"].of_kind("Secret") if s["metadata"]["name"].endswith("-dev-only-jwt")]
+
+    assert secret["stringData"] == {"CATALOG_JWT_SECRET": DEV_JWT_SECRET}
+
+
 @pytest.mark.parametrize("name", RENDERS)
 def test_network_policies_select_the_release_pods(rendered, name):
     result = rendered[name]

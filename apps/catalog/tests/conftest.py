@@ -75,7 +75,7 @@ def test_settings(database_url: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-test_settings.__test__ = False  # type: ignore[attr-defined]
+test_settings.__test__ = False
 
 
 @pytest.fixture(scope="session")
@@ -157,7 +157,7 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings):  # type: ignore[no-untyped-def]
+def app(settings: Settings):
     # Tortoise caches SQL per table, not per dialect; one process here switches SQLite <-> PostgreSQL.
     EXECUTOR_CACHE.clear()
     app = create_app(settings, name=f"catalog_test_{next(_app_names)}")
@@ -166,19 +166,19 @@ def app(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def client(app):  # type: ignore[no-untyped-def]
+def client(app):
     return app.asgi_client
 
 
 @pytest.fixture
-async def category(client) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+async def category(client) -> dict[str, Any]:
     _, response = await client.post("/v1/categories", json={"slug": "lamps", "name": "Lamps"}, headers=auth())
     assert response.status == 201, response.text
     return response.json
 
 
 @pytest.fixture
-async def product(client, category) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+async def product(client, category) -> dict[str, Any]:
     body = {"sku": "LAMP-1", "name": "Desk lamp", "category": "lamps", "price": "19.99", "currency": "EUR", "stock": 5}
     _, response = await client.post("/v1/products", json=body, headers=auth())
     assert response.status == 201, response.text

@@ -1,5 +1,6 @@
-"""The OpenAPI document is valid 3.1, documents exactly the routes the app serves, and the docs
-page loads only assets this server hosts."""
+"""The OpenAPI document is valid 3.1, documents exactly the routes the app serves with the statuses
+their handlers' docstrings list, and the docs page loads only assets this server hosts (responses
+against the document: test_openapi_responses.py)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ _NOT_IN_API = {"/livez", "/readyz", "/metrics", "/openapi.json", "/docs", "/prob
 
 
 @pytest.fixture
-def database_url(tmp_path):  # type: ignore[no-untyped-def]
+def database_url(tmp_path):
     """These tests never touch the database; one SQLite file is enough."""
     return f"sqlite://{tmp_path}/unused.sqlite3"
 
 
-async def test_openapi_is_valid_3_1(client) -> None:  # type: ignore[no-untyped-def]
+async def test_openapi_is_valid_3_1(client) -> None:
     _, response = await client.get("/openapi.json")
 
     assert response.status == 200
@@ -28,7 +29,7 @@ async def test_openapi_is_valid_3_1(client) -> None:  # type: ignore[no-untyped-
     assert response.json["openapi"].startswith("3.1")
 
 
-async def test_openapi_documents_every_route(app, client) -> None:  # type: ignore[no-untyped-def]
+async def test_openapi_documents_every_route(app, client) -> None:
     _, response = await client.get("/openapi.json")
     documented = {(path, method.upper()) for path, ops in response.json["paths"].items() for method in ops}
 
@@ -43,7 +44,18 @@ async def test_openapi_documents_every_route(app, client) -> None:  # type: igno
     assert documented == served
 
 
-async def test_openapi_describes_money_as_decimal_string(client) -> None:  # type: ignore[no-untyped-def]
+async def test_openapi_statuses_are_the_handlers_docstring(app, client) -> None:
+    _, response = await client.get("/openapi.json")
+    handlers = {(route_template(r.path), m.lower()): r.handler for r in app.router.routes for m in r.methods}
+
+    for path, operations in response.json["paths"].items():
+        for method, operation in operations.items():
+            answers = (handlers[(path, method)].__doc__ or "").split("Answers ", 1)[-1]
+            listed = {int(status) for status in re.findall(r"(?:^|; )(\d{3})\b", answers)}
+            assert listed == {int(status) for status in operation["responses"]}, (path, method)
+
+
+async def test_openapi_describes_money_as_decimal_string(client) -> None:
     _, response = await client.get("/openapi.json")
     price = response.json["components"]["schemas"]["ProductIn"]["properties"]["price"]
 
@@ -51,7 +63,7 @@ async def test_openapi_describes_money_as_decimal_string(client) -> None:  # typ
     assert re.fullmatch(price["pattern"], "19.99")
 
 
-async def test_docs_page_uses_only_local_assets(client) -> None:  # type: ignore[no-untyped-def]
+async def test_docs_page_uses_only_local_assets(client) -> None:
     _, page = await client.get("/docs")
     assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
 

@@ -258,9 +258,21 @@ async def test_delete_category_unused_removes_it(client, category):
             id="unknown-product",
         ),
         pytest.param("GET", "/v1/categories/ghost", 404, "category-not-found", None, id="unknown-category"),
-        pytest.param("DELETE", "/v1/products", 405, "method-not-allowed", {"GET", "POST"}, id="delete-collection"),
         pytest.param(
-            "PUT", "/v1/categories/lamps", 405, "method-not-allowed", {"GET", "PATCH", "DELETE"}, id="put-category"
+            "DELETE",
+            "/v1/products",
+            405,
+            "method-not-allowed",
+            {"GET", "HEAD", "OPTIONS", "POST"},
+            id="delete-collection",
+        ),
+        pytest.param(
+            "PUT",
+            "/v1/categories/lamps",
+            405,
+            "method-not-allowed",
+            {"GET", "HEAD", "OPTIONS", "PATCH", "DELETE"},
+            id="put-category",
         ),
     ],
 )
@@ -270,5 +282,4 @@ async def test_routing_errors_are_problems(client, method, path, status, slug, a
     assert_problem(response, status, slug)
     if allowed is not None:
         listed = {m.strip() for m in response.headers["Allow"].split(",")}
-        assert allowed <= listed
-        assert method not in listed
+        assert listed == allowed

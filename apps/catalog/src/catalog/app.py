@@ -9,7 +9,7 @@ import os
 from sanic import Blueprint, Sanic
 from sanic_ext import Extend
 
-from catalog import auth, db, docs, errors, health
+from catalog import auth, db, docs, health, problems
 from catalog.categories import views as category_views
 from catalog.observability.logging import configure_logging
 from catalog.observability.metrics import Metrics, forget_worker
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, name: str = "catalog") -> Sanic
 
     configure_tracing(settings.service_name, settings.otlp_endpoint)
     install_request_observers(app)
-    errors.register_error_handlers(app)
+    problems.register_error_handlers(app)
     v1 = Blueprint.group(category_views.blueprint(), product_views.blueprint())
     v1.middleware("request")(auth.authenticate)
     app.blueprint(health.blueprint())

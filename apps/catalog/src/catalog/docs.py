@@ -14,8 +14,11 @@ _PAGE = resources.files("catalog").joinpath("docs.html").read_text()
 
 
 async def openapi(request: Request) -> HTTPResponse:
-    """The OpenAPI 3.1 document. 200."""
-    return json(openapi_document())
+    """The OpenAPI 3.1 document of this app's routes, built on first request. 200."""
+    ctx = request.app.ctx
+    if getattr(ctx, "openapi", None) is None:
+        ctx.openapi = openapi_document(request.app)
+    return json(ctx.openapi)
 
 
 async def docs(request: Request) -> HTTPResponse:

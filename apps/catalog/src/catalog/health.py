@@ -9,8 +9,8 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
 from tortoise import connections
 
-from catalog.db_engines.faults import DATABASE_DOWN_ERRORS
-from catalog.errors import RETRY_AFTER_SECONDS, DatabaseUnavailable, Draining
+from catalog.db_engines.faults import is_database_down
+from catalog.errors import DatabaseUnavailable, Draining
 
 READY_CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -23,7 +23,7 @@ async def livez(request: Request) -> HTTPResponse:
 async def readyz(request: Request) -> HTTPResponse:
     """200 when the database answers; 503 problem+json while draining or when it does not."""
     if request.app.ctx.draining:
-        raise Draining("Shutting down; not taking new traffic", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        raise Draining("Shutting down; not taking new traffic")
     # Not asyncio.wait_for: after its deadline it waits for the cancelled query to finish, and a
     # frozen database never lets it. The probe answers at its deadline; the check ends on its own.
     check = asyncio.ensure_future(connections.get("default").execute_query("SELECT 1"))
@@ -35,11 +35,9 @@ async def readyz(request: Request) -> HTTPResponse:
     else:
         failure = check.exception()
     if failure is not None:
-        if not isinstance(failure, DATABASE_DOWN_ERRORS):
+        if not is_database_down(failure):
             raise failure
-        raise DatabaseUnavailable(
-            f"Database check failed: {type(failure).__name__}", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
-        )
+        raise DatabaseUnavailable(f"Database check failed: {type(failure).__name__}")
     return json({"status": "ok", "checks": {"database": "ok"}})
 
 

@@ -1,4 +1,5 @@
-"""Request and response helpers the views share: JSON bodies, ETags and query parameters."""
+"""Request and response helpers the views share: JSON bodies in, pydantic models out, ETags and
+query parameters."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse
-from sanic.response import json as json_response
 
 from catalog.errors import (
     InvalidParameter,
@@ -18,11 +18,19 @@ from catalog.errors import (
     PreconditionRequired,
     UnsupportedMediaType,
     ValidationFailed,
-    validation_errors,
 )
+from catalog.operations import Header
+from catalog.problems import validation_errors
 
 Model = TypeVar("Model", bound=BaseModel)
 SERVER_OWNED_FIELDS = ("id", "version", "created_at", "updated_at")
+IF_MATCH = Header(
+    "If-Match",
+    "The ETag of the version you read, or `*` for whichever is current.",
+    required=True,
+    errors=(PreconditionRequired, PreconditionFailed),
+)
+IF_NONE_MATCH = Header("If-None-Match", "ETags you hold; 304 when one is current.", answers=(304,))
 
 
 def read_json_object(request: Request) -> dict[str, Any]:
@@ -80,7 +88,7 @@ def _listed_tags(header: str) -> list[str]:
 
 def required_version(request: Request) -> int | None:
     """The version an If-Match names (None for `*`): 428 when it is missing, 412 when it cannot match."""
-    header = request.headers.get("If-Match")
+    header = request.headers.get(IF_MATCH.name)
     if not header:
         raise PreconditionRequired("Send If-Match with the ETag from your last GET")
     if header.strip() == "*":
@@ -91,12 +99,19 @@ def required_version(request: Request) -> int | None:
     raise PreconditionFailed("If-Match names no current version of this resource")
 
 
+def json_response(body: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
+    """`body` serialised by its model (pydantic's compiled serializer, straight to bytes)."""
+    return HTTPResponse(
+        body.__pydantic_serializer__.to_json(body), status=status, headers=headers, content_type="application/json"
+    )
+
+
 def with_etag(
-    request: Request, body: dict[str, Any], version: int, status: int = 200, headers: dict[str, str] | None = None
+    request: Request, body: BaseModel, version: int, status: int = 200, headers: dict[str, str] | None = None
 ) -> HTTPResponse:
     """A JSON response with its ETag; 304 when If-None-Match already names it."""
     tag = etag(version)
-    if_none_match = request.headers.get("If-None-Match")
+    if_none_match = request.headers.get(IF_NONE_MATCH.name)
     if status == 200 and if_none_match and (if_none_match.strip() == "*" or tag in _listed_tags(if_none_match)):
         return HTTPResponse(status=304, headers={"ETag": tag})
     return json_response(body, status=status, headers={"ETag": tag, **(headers or {})})

@@ -1,65 +1,37 @@
-"""The OpenAPI 3.1 document, built from the same pydantic models that validate requests."""
+"""The OpenAPI 3.1 document of the routes an app serves, built from their declarations
+(catalog.operations) and the pydantic models those name."""
 
 from __future__ import annotations
 
-from functools import cache, partial
+from collections.abc import Iterable
+from http import HTTPStatus
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+from sanic import Sanic
 
 from catalog import __version__
-from catalog.categories.schemas import CategoryIn, CategoryOut, CategoryPage, CategoryPatch
-from catalog.products.schemas import (
-    PageQuery,
-    ProductIn,
-    ProductOut,
-    ProductPage,
-    ProductPatch,
-    ProductQuery,
-    ProductReplace,
-    StockAdjustment,
-    StockMovementOut,
-    StockMovementPage,
-)
+from catalog.auth import required_scope
+from catalog.categories.schemas import Slug
+from catalog.operations import Operation, declared_operations
+from catalog.problems import PROBLEM_JSON, Problem, problem_type
 
-_MODELS: tuple[type[BaseModel], ...] = (
-    CategoryIn, CategoryPatch, CategoryOut, CategoryPage, ProductIn, ProductReplace, ProductPatch,
-    ProductOut, ProductPage, StockAdjustment, StockMovementOut, StockMovementPage,
-)  # fmt: skip
-_PROBLEM = {
-    "type": "object",
-    "required": ["type", "title", "status"],
-    "properties": {
-        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-        "detail": {"type": "string"}, "instance": {"type": "string"},
-        "request_id": {"type": ["string", "null"]}, "trace_id": {"type": ["string", "null"]},
-        "errors": {"type": "array", "items": {"type": "object", "properties": {
-            "pointer": {"type": "string"}, "parameter": {"type": "string"}, "detail": {"type": "string"}}}},
-    },
-}  # fmt: skip
-_DESCRIPTIONS = {
-    200: "OK", 201: "Created", 204: "No content", 304: "Not modified", 400: "Malformed request",
-    401: "Missing or invalid token", 403: "Token lacks the scope", 404: "Not found", 409: "Conflict",
-    412: "If-Match is stale", 413: "Body too large", 415: "Body is not JSON", 422: "Validation failed",
-    428: "If-Match missing", 503: "Database unavailable or draining",
-}  # fmt: skip
+# What each response header means, for the document.
+RESPONSE_HEADERS = {
+    "ETag": "The version read or written; send it back in If-Match (writes) or If-None-Match (reads).",
+    "Location": "The path of the created resource.",
+    "Idempotent-Replayed": "`true` when this is the stored response to an earlier request with the same key.",
+    "WWW-Authenticate": "The Bearer challenge (RFC 6750), with the error and the scope needed.",
+    "Retry-After": "Seconds to wait before retrying.",
+}
 _REF_TEMPLATE = "#/components/schemas/{model}"
-_ID = {"name": "product_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
-_SLUG = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
-_IF_MATCH = {"name": "If-Match", "in": "header", "required": True, "schema": {"type": "string"}}
-_IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}}
+# Sanic path parameter types -> their schema.
+_PATH_PARAMETERS = {"uuid": {"type": "string", "format": "uuid"}, "slug": TypeAdapter(Slug).json_schema()}
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
-
-
-def _query(model: type[BaseModel]) -> list[dict[str, Any]]:
-    schema = model.model_json_schema(ref_template=_REF_TEMPLATE)
-    return [
-        {"name": name, "in": "query", "required": False, "schema": _without_null(prop)}
-        for name, prop in schema["properties"].items()
-    ]
+    return {"$ref": _REF_TEMPLATE.format(model=model.__name__)}
 
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
@@ -70,86 +42,92 @@ def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _op(
-    summary: str,
-    ok: int,
-    out: type[BaseModel] | None = None,
-    body: type[BaseModel] | None = None,
-    params: list[dict[str, Any]] | None = None,
-    errors: tuple[int, ...] = (),
-    scope: str = "catalog:read",
-) -> dict:
-    responses: dict[str, Any] = {str(ok): {"description": _DESCRIPTIONS[ok]}}
-    if out is not None:
-        responses[str(ok)]["content"] = {"application/json": {"schema": _ref(out)}}
-    for status in (400, 401, 403, 503, *errors):
-        if status < 400:
-            responses[str(status)] = {"description": _DESCRIPTIONS[status]}
-            continue
-        responses[str(status)] = {
-            "description": _DESCRIPTIONS[status],
-            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+def _headers(names: Iterable[str], required: bool = True) -> dict[str, Any]:
+    return {
+        name: {"description": RESPONSE_HEADERS[name], "required": required, "schema": {"type": "string"}}
+        for name in names
+    }
+
+
+def _responses(declared: Operation) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": HTTPStatus(declared.ok).phrase}
+    if declared.out is not None:
+        ok["content"] = {"application/json": {"schema": _ref(declared.out)}}
+    for header in declared.sends:
+        ok.setdefault("headers", {}).update(_headers([header.name], header.required))
+    responses = {str(declared.ok): ok}
+    for status in declared.successes()[1:]:
+        responses[str(status)] = {"description": HTTPStatus(status).phrase, "headers": ok.get("headers", {})}
+    for status, kinds in declared.errors_by_status().items():
+        # Only the problem types this operation can answer with this status.
+        narrowed = {
+            "type": {"enum": [problem_type(kind.slug) for kind in kinds]},
+            "status": {"const": status},
         }
-    operation: dict[str, Any] = {
-        "summary": summary,
-        "responses": responses,
-        "parameters": params or [],
-        "security": [{"bearer": [scope]}],
+        response: dict[str, Any] = {
+            "description": "; ".join(f"{kind.slug}: {kind.title}" for kind in kinds),
+            "content": {PROBLEM_JSON: {"schema": {"allOf": [_ref(Problem), {"properties": narrowed}]}}},
+        }
+        sent_by_all = set.intersection(*(set(kind.default_headers) for kind in kinds))
+        if sent_by_all:
+            response["headers"] = _headers(sorted(sent_by_all))
+        responses[str(status)] = response
+    return responses
+
+
+def _operation(method: str, declared: Operation, path_parameters: dict[str, str]) -> dict[str, Any]:
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": _PATH_PARAMETERS[kind]}
+        for name, kind in path_parameters.items()
+    ]
+    for header in declared.headers:
+        parameters.append(
+            {
+                "name": header.name,
+                "in": "header",
+                "required": header.required,
+                "description": header.description,
+                "schema": {"type": "string"},
+            }
+        )
+    if declared.query is not None:
+        schema = declared.query.model_json_schema(ref_template=_REF_TEMPLATE)
+        parameters += [
+            {"name": name, "in": "query", "required": False, "schema": _without_null(prop)}
+            for name, prop in schema["properties"].items()
+        ]
+    document: dict[str, Any] = {
+        "summary": declared.summary,
+        "parameters": parameters,
+        "responses": _responses(declared),
+        "security": [{"bearer": [required_scope(method)]}],
     }
-    if body is not None:
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
-    return operation
+    if declared.body is not None:
+        document["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(declared.body)}}}
+    return document
 
 
-_write = partial(_op, scope="catalog:write")
+def _components(operations: list[Operation]) -> dict[str, Any]:
+    models: dict[type[BaseModel], JsonSchemaMode] = {Problem: "serialization"}
+    for declared in operations:
+        if declared.body is not None:
+            models[declared.body] = "validation"
+        if declared.out is not None:
+            models[declared.out] = "serialization"
+    _, top = models_json_schema(list(models.items()), ref_template=_REF_TEMPLATE)
+    schemas: dict[str, Any] = top["$defs"]
+    for query in {declared.query for declared in operations if declared.query is not None}:
+        schemas.update(query.model_json_schema(ref_template=_REF_TEMPLATE).get("$defs", {}))
+    return dict(sorted(schemas.items()))
 
 
-@cache
-def openapi_document() -> dict[str, Any]:
-    schemas: dict[str, Any] = {"Problem": _PROBLEM}
-    for model in _MODELS:
-        schema = model.model_json_schema(ref_template=_REF_TEMPLATE)
-        schemas.update(schema.pop("$defs", {}))
-        schemas[model.__name__] = schema
-    body_errors = (413, 415, 422)
-    paths = {
-        "/v1/categories": {
-            "get": _op("List categories", 200, CategoryPage),
-            "post": _write("Create a category", 201, CategoryOut, CategoryIn, errors=(409, *body_errors)),
-        },
-        "/v1/categories/{slug}": {
-            "get": _op("Get a category", 200, CategoryOut, params=[_SLUG], errors=(404,)),
-            "patch": _write("Update a category", 200, CategoryOut, CategoryPatch, [_SLUG], (404, *body_errors)),
-            "delete": _write("Delete a category without products", 204, params=[_SLUG], errors=(404, 409)),
-        },
-        "/v1/products": {
-            "get": _op("List products (filters, sort, cursor)", 200, ProductPage, params=_query(ProductQuery)),
-            "post": _write("Create a product", 201, ProductOut, ProductIn, [_IDEMPOTENCY], (409, *body_errors)),
-        },
-        "/v1/products/{product_id}": {
-            "get": _op("Get a product (ETag)", 200, ProductOut, params=[_ID], errors=(304, 404)),
-            "put": _write(
-                "Replace a product",
-                200,
-                ProductOut,
-                ProductReplace,
-                [_ID, _IF_MATCH],
-                (404, 409, 412, 428, *body_errors),
-            ),
-            "patch": _write(
-                "Update a product", 200, ProductOut, ProductPatch, [_ID, _IF_MATCH], (404, 409, 412, 428, *body_errors)
-            ),
-            "delete": _write("Delete a product", 204, params=[_ID, _IF_MATCH], errors=(404, 412, 428)),
-        },
-        "/v1/products/{product_id}/stock": {
-            "post": _write(
-                "Adjust stock atomically", 201, StockMovementOut, StockAdjustment, [_ID], (404, 409, *body_errors)
-            ),
-        },
-        "/v1/products/{product_id}/stock-movements": {
-            "get": _op("List stock movements", 200, StockMovementPage, params=[_ID, *_query(PageQuery)], errors=(404,)),
-        },
-    }
+def openapi_document(app: Sanic) -> dict[str, Any]:
+    """The document for the routes `app` serves."""
+    paths: dict[str, dict[str, Any]] = {}
+    operations = []
+    for path, method, declared, path_parameters in declared_operations(app):
+        paths.setdefault(path, {})[method.lower()] = _operation(method, declared, path_parameters)
+        operations.append(declared)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -159,7 +137,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": schemas,
+            "schemas": _components(operations),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }

@@ -1,14 +1,37 @@
-"""Base classes for request bodies: unknown fields refused, no type coercion, no nulls in patches."""
+"""What every schema shares: request bodies (unknown fields refused, no type coercion, no nulls in
+patches), query parameters, cursor pages, response shapes and the field types they have in common."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any, cast
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, field_validator, model_validator
+from tortoise.fields import CharField
+from tortoise.models import Model
+
+# Descriptions are TEXT columns, so the limit is the API's: long enough for a product page.
+DESCRIPTION_MAX_LENGTH = 5000
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH)]
+# Responses write timestamps as Python's isoformat (`+00:00`, not pydantic's `Z`), as they always have.
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+def name_field(model: type[Model]) -> Any:
+    """A display name: at least one character, at most what the model's `name` column holds, so a
+    longer one is a 422 naming the field rather than a database error."""
+    column = cast(CharField, model._meta.fields_map["name"])
+    return Field(min_length=1, max_length=column.max_length)
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    """A JSON request body; enums arrive as their values."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, use_enum_values=True)
 
 
 class PatchBody(Body):
@@ -27,3 +50,18 @@ class PatchBody(Body):
         if value is None:
             raise ValueError("cannot be null; leave the field out to keep its value")
         return value
+
+
+class PageQuery(BaseModel):
+    """Query parameters of a cursor-paged list (strings from the URL, converted here)."""
+
+    model_config = ConfigDict(extra="forbid")
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str, Field(max_length=500)] | None = None
+
+
+class Out(BaseModel):
+    """A response body, read from an ORM row's attributes or from a dict; the document promises
+    no other members (additionalProperties: false)."""
+
+    model_config = ConfigDict(from_attributes=True, extra="forbid")

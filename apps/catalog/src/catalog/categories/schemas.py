@@ -1,13 +1,13 @@
-"""Category request bodies (In / Patch) and the response shape (Out)."""
+"""Category request bodies (In / Patch) and the response shapes (Out / Page)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from catalog.schemas import Body, PatchBody
+from catalog.categories.models import Category
+from catalog.schemas import Body, Description, Out, PatchBody, Timestamp, name_field
 
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 Slug = Annotated[
@@ -19,8 +19,7 @@ Slug = Annotated[
         description="Lowercase words joined by single hyphens, e.g. `desk-lamps`.",
     ),
 ]
-Name = Annotated[str, Field(min_length=1, max_length=100)]
-Description = Annotated[str, Field(max_length=2000)]
+Name = Annotated[str, name_field(Category)]
 
 
 class CategoryIn(Body):
@@ -34,13 +33,13 @@ class CategoryPatch(PatchBody):
     description: Description | None = None
 
 
-class CategoryOut(BaseModel):
+class CategoryOut(Out):
     slug: str
     name: str
     description: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
-class CategoryPage(BaseModel):
+class CategoryPage(Out):
     items: list[CategoryOut]

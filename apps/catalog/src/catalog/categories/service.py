@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
@@ -11,16 +10,6 @@ from catalog.categories.models import Category
 from catalog.categories.schemas import CategoryIn, CategoryPatch
 from catalog.errors import CategoryConflict, CategoryInUse, CategoryNotFound
 from catalog.products.models import Product
-
-
-def category_out(category: Category) -> dict[str, Any]:
-    return {
-        "slug": category.slug,
-        "name": category.name,
-        "description": category.description,
-        "created_at": category.created_at.isoformat(),
-        "updated_at": category.updated_at.isoformat(),
-    }
 
 
 async def list_categories() -> list[Category]:

@@ -71,6 +71,6 @@ async def end_request(request: Request, response: HTTPResponse) -> None:
 
 
 def install_request_observers(app: Sanic) -> None:
-    # Sanic's stubs expect middleware to return a response; returning None continues the chain.
-    app.register_middleware(begin_request, "request", priority=100)  # type: ignore[arg-type]
+    app.register_middleware(begin_request, "request", priority=100)
+    # Sanic's stubs expect response middleware to return a response; None keeps the one it has.
     app.register_middleware(end_request, "response", priority=100)  # type: ignore[arg-type]

@@ -21,11 +21,10 @@ def route_template(sanic_path: str) -> str:
     return "/" + _ROUTE_PARAM.sub(r"{\1}", sanic_path).lstrip("/")
 
 
-def configure_tracing(service_name: str, otlp_endpoint: str | None) -> TracerProvider:
-    """Install the process-wide provider once; later calls (a second app in tests) reuse it."""
-    current = trace.get_tracer_provider()
-    if isinstance(current, TracerProvider):
-        return current
+def configure_tracing(service_name: str, otlp_endpoint: str | None) -> None:
+    """Install the process-wide provider once; later calls (a second app in tests) keep it."""
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        return
     provider = TracerProvider(resource=Resource.create({"service.name": service_name, "service.version": __version__}))
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -33,7 +32,6 @@ def configure_tracing(service_name: str, otlp_endpoint: str | None) -> TracerPro
         exporter = OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces")
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    return provider
 
 
 def shutdown_tracing() -> None:

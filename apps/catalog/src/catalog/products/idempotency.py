@@ -7,24 +7,39 @@ import hashlib
 import json
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sanic import Request
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from catalog.errors import BadRequest, IdempotencyKeyReused, SkuConflict
+from catalog.http import read_json_object
+from catalog.operations import Header
 from catalog.products.models import IdempotencyRecord
+from catalog.products.schemas import ProductOut
 
-HEADER = "Idempotency-Key"
+KEY = Header(
+    "Idempotency-Key",
+    "Up to 200 visible ASCII characters; a retry with the same key and body replays the first 201.",
+    errors=(BadRequest, IdempotencyKeyReused),
+)
+REPLAYED = "Idempotent-Replayed"
 # How long a key is remembered; a retry after that creates a new product.
 RETENTION = timedelta(hours=24)
 _KEY = re.compile(r"[\x21-\x7e]{1,200}")  # visible ASCII, as the IETF draft's examples use
 
 
-class Replay:
-    def __init__(self, status: int, body: dict[str, Any], location: str) -> None:
-        self.status, self.body, self.location = status, body, location
+@dataclass(frozen=True)
+class Created:
+    """A creation's response; `replayed` is None when the request carried no key."""
+
+    status: int
+    body: ProductOut
+    location: str
+    replayed: bool | None = None
 
 
 def body_fingerprint(body: dict[str, Any]) -> str:
@@ -34,11 +49,25 @@ def body_fingerprint(body: dict[str, Any]) -> str:
 
 def check_key(key: str) -> str:
     if not _KEY.fullmatch(key):
-        raise BadRequest(f"{HEADER} must be 1-200 visible ASCII characters")
+        raise BadRequest(f"{KEY.name} must be 1-200 visible ASCII characters")
     return key
 
 
-async def find_replay(subject: str, key: str, fingerprint: str) -> Replay | None:
+async def create_once(request: Request, create: Callable[[], Awaitable[Created]]) -> Created:
+    """`create`, unless the request's key (with the same body) already created something: then
+    that first response again."""
+    key = request.headers.get(KEY.name)
+    if key is None:
+        return await create()
+    subject = request.ctx.subject
+    fingerprint = body_fingerprint(read_json_object(request))
+    replay = await find_replay(subject, check_key(key), fingerprint)
+    if replay is not None:
+        return replay
+    return await run_once(subject, key, fingerprint, create)
+
+
+async def find_replay(subject: str, key: str, fingerprint: str) -> Created | None:
     record = await IdempotencyRecord.get_or_none(subject=subject, key=key)
     if record is None:
         return None
@@ -46,22 +75,25 @@ async def find_replay(subject: str, key: str, fingerprint: str) -> Replay | None
         await record.delete()
         return None
     if record.request_hash != fingerprint:
-        raise IdempotencyKeyReused(f"{HEADER} {key!r} was first used with a different body; use a new key")
-    return Replay(record.status, record.body, record.location)
+        raise IdempotencyKeyReused(f"{KEY.name} {key!r} was first used with a different body; use a new key")
+    return Created(record.status, ProductOut.model_validate(record.body), record.location, replayed=True)
 
 
-async def run_once(
-    subject: str, key: str, fingerprint: str, create: Callable[[], Awaitable[tuple[int, dict[str, Any], str]]]
-) -> Replay:
+async def run_once(subject: str, key: str, fingerprint: str, create: Callable[[], Awaitable[Created]]) -> Created:
     """Run `create` and store its response in the same transaction. If a concurrent request with
     the same key won the race, our work is rolled back and theirs is replayed."""
     try:
         async with in_transaction():
-            status, body, location = await create()
+            created = await create()
             await IdempotencyRecord.create(
-                subject=subject, key=key, request_hash=fingerprint, status=status, body=body, location=location
+                subject=subject,
+                key=key,
+                request_hash=fingerprint,
+                status=created.status,
+                body=created.body.model_dump(mode="json"),
+                location=created.location,
             )
-            return Replay(status, body, location)
+            return replace(created, replayed=False)
     # The winner's product holds our SKU too: create_product reports that as SkuConflict.
     except (IntegrityError, SkuConflict):
         replay = await find_replay(subject, key, fingerprint)

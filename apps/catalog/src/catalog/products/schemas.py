@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-)
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
 
 from catalog.categories.schemas import Slug
-from catalog.money import MINOR_UNITS, PRICE_PATTERN, check_price
-from catalog.products.models import ProductStatus
-from catalog.schemas import Body, PatchBody
+from catalog.money import MINOR_UNITS, PRICE_PATTERN, check_price, from_units
+from catalog.products.models import Product, ProductStatus
+from catalog.schemas import Body, Description, Out, PageQuery, PatchBody, Timestamp, name_field
 
 MAX_STOCK = 1_000_000_000
 Sku = Annotated[
@@ -31,8 +22,7 @@ Sku = Annotated[
         description="Letters, digits, `.`, `_` and `-`; unique.",
     ),
 ]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Description = Annotated[str, Field(max_length=5000)]
+Name = Annotated[str, name_field(Product)]
 
 
 def _decimal_string(value: object) -> object:
@@ -41,13 +31,14 @@ def _decimal_string(value: object) -> object:
     return value
 
 
-Price = Annotated[
+PriceText = Annotated[
     str,
     Field(
         pattern=PRICE_PATTERN, examples=["19.99"], description="Decimal string; at most the currency's minor digits."
     ),
-    BeforeValidator(_decimal_string),
 ]
+# In a body: a JSON number is refused by name rather than read as a float.
+Price = Annotated[PriceText, BeforeValidator(_decimal_string)]
 
 
 def _known_currency(value: str) -> str:
@@ -83,8 +74,6 @@ class ProductIn(_PricedBody, Body):
     stock: Stock = 0
     status: Status = ProductStatus.DRAFT
 
-    model_config = ConfigDict(extra="forbid", strict=True, use_enum_values=True)
-
 
 class ProductReplace(_PricedBody, Body):
     """PUT: every writable field (stock is changed only through /stock)."""
@@ -97,8 +86,6 @@ class ProductReplace(_PricedBody, Body):
     price: Price
     status: Status
 
-    model_config = ConfigDict(extra="forbid", strict=True, use_enum_values=True)
-
 
 class ProductPatch(_PricedBody, PatchBody):
     sku: Sku | None = None
@@ -108,8 +95,6 @@ class ProductPatch(_PricedBody, PatchBody):
     currency: Currency | None = None
     price: Price | None = None
     status: Status | None = None
-
-    model_config = ConfigDict(extra="forbid", strict=True, use_enum_values=True)
 
 
 class StockAdjustment(Body):
@@ -128,55 +113,66 @@ class StockAdjustment(Body):
 SortKey = Literal["name", "-name", "price", "-price", "created_at", "-created_at"]
 
 
-class ProductQuery(BaseModel):
-    """GET /v1/products query parameters (strings from the URL, converted here)."""
+class ProductQuery(PageQuery):
+    """GET /v1/products query parameters: filters and sort, then the page."""
 
-    model_config = ConfigDict(extra="forbid")
     category: Slug | None = None
     min_price: Annotated[str, Field(pattern=PRICE_PATTERN)] | None = None
     max_price: Annotated[str, Field(pattern=PRICE_PATTERN)] | None = None
     status: ProductStatus | None = None
     q: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     sort: SortKey = "name"
-    limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str, Field(max_length=500)] | None = None
 
 
-class PageQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str, Field(max_length=500)] | None = None
-
-
-class ProductOut(BaseModel):
+class ProductOut(Out):
     id: UUID
     sku: str
     name: str
     description: str
     category: str
-    price: Price
+    price: PriceText
     currency: str
     stock: int
     status: ProductStatus
     version: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @classmethod
+    def from_row(cls, product: Product, category: str) -> ProductOut:
+        """The API's view of a row: the category by slug, the price in the currency's minor digits."""
+        return cls.model_validate(
+            {
+                "id": product.id,
+                "sku": product.sku,
+                "name": product.name,
+                "description": product.description,
+                "category": category,
+                "price": from_units(product.price_units, product.currency),
+                "currency": product.currency,
+                "stock": product.stock,
+                "status": product.status,
+                "version": product.version,
+                "created_at": product.created_at,
+                "updated_at": product.updated_at,
+            }
+        )
 
 
-class ProductPage(BaseModel):
+class ProductPage(Out):
     items: list[ProductOut]
     next_cursor: str | None
 
 
-class StockMovementOut(BaseModel):
+class StockMovementOut(Out):
     id: int
     delta: int
     reason: str
     resulting_stock: int
     actor: str
-    created_at: datetime
+    created_at: Timestamp
 
 
-class StockMovementPage(BaseModel):
+class StockMovementPage(Out):
     items: list[StockMovementOut]
     next_cursor: str | None

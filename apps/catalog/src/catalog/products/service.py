@@ -23,27 +23,11 @@ from catalog.errors import (
 from catalog.money import check_price, from_units, to_units
 from catalog.products.models import Product, StockMovement
 from catalog.products.pagination import decode_cursor, encode_cursor, order_and_after
-from catalog.products.schemas import MAX_STOCK, PageQuery, ProductIn, ProductQuery
+from catalog.products.schemas import MAX_STOCK, ProductIn, ProductQuery
+from catalog.schemas import PageQuery
 
 INITIAL_STOCK_REASON = "initial stock"
 MOVEMENT_SORT = "id"
-
-
-def product_out(product: Product, category_slug: str) -> dict[str, Any]:
-    return {
-        "id": str(product.id),
-        "sku": product.sku,
-        "name": product.name,
-        "description": product.description,
-        "category": category_slug,
-        "price": from_units(product.price_units, product.currency),
-        "currency": product.currency,
-        "stock": product.stock,
-        "status": str(product.status),
-        "version": product.version,
-        "created_at": product.created_at.isoformat(),
-        "updated_at": product.updated_at.isoformat(),
-    }
 
 
 async def _category_id(slug: str) -> int:
@@ -159,7 +143,8 @@ async def adjust_stock(product_id: UUID, delta: int, reason: str, actor: str) ->
         )
 
 
-async def list_products(query: ProductQuery) -> tuple[list[dict[str, Any]], str | None]:
+async def list_products(query: ProductQuery) -> tuple[list[Product], str | None]:
+    """One page in the query's order (each row with its category), and the cursor of the next."""
     order, after = order_and_after(query.sort, query.cursor)
     condition = Q()
     if query.category is not None:
@@ -183,21 +168,10 @@ async def list_products(query: ProductQuery) -> tuple[list[dict[str, Any]], str 
         last = page[-1]
         column = order[0].lstrip("-")
         next_cursor = encode_cursor(query.sort, getattr(last, column), last.id)
-    return [product_out(p, p.category.slug) for p in page], next_cursor
+    return page, next_cursor
 
 
-def movement_out(movement: StockMovement) -> dict[str, Any]:
-    return {
-        "id": movement.id,
-        "delta": movement.delta,
-        "reason": movement.reason,
-        "resulting_stock": movement.resulting_stock,
-        "actor": movement.actor,
-        "created_at": movement.created_at.isoformat(),
-    }
-
-
-async def list_movements(product_id: UUID, query: PageQuery) -> tuple[list[dict[str, Any]], str | None]:
+async def list_movements(product_id: UUID, query: PageQuery) -> tuple[list[StockMovement], str | None]:
     """Oldest first; the cursor is the last movement id of the page."""
     if not await Product.exists(id=product_id):
         raise ProductNotFound(f"No product {product_id}")
@@ -210,4 +184,4 @@ async def list_movements(product_id: UUID, query: PageQuery) -> tuple[list[dict[
     rows = await StockMovement.filter(condition).order_by("id").limit(query.limit + 1)
     page = rows[: query.limit]
     more = len(rows) > query.limit
-    return [movement_out(m) for m in page], (encode_cursor(MOVEMENT_SORT, page[-1].id, page[-1].id) if more else None)
+    return page, (encode_cursor(MOVEMENT_SORT, page[-1].id, page[-1].id) if more else None)

@@ -1,87 +1,103 @@
-"""HTTP handlers for /v1/products: parse, call the service, shape the response."""
+"""HTTP handlers for /v1/products: parse, call the service, answer through the response models."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, empty, json
+from sanic.response import HTTPResponse, empty
 
-from catalog.errors import InsufficientStock
-from catalog.http import parse_body, parse_query, read_json_object, required_version, with_etag
+from catalog.errors import InsufficientStock, InvalidCursor, ProductNotFound, SkuConflict
+from catalog.http import IF_MATCH, IF_NONE_MATCH, json_response, parse_body, parse_query, required_version, with_etag
+from catalog.operations import ResponseHeader, operation
 from catalog.products import idempotency, service
 from catalog.products.schemas import (
     PageQuery,
     ProductIn,
+    ProductOut,
+    ProductPage,
     ProductPatch,
     ProductQuery,
     ProductReplace,
     StockAdjustment,
+    StockMovementOut,
+    StockMovementPage,
 )
 
 _STOCK_IS_SEPARATE = {"stock": "change stock with POST /v1/products/{id}/stock"}
+_ETAG = ResponseHeader("ETag")
 
 
+@operation(200, out=ProductPage, query=ProductQuery, errors=(InvalidCursor,))
 async def list_products(request: Request) -> HTTPResponse:
-    """One page, filtered and sorted; `next_cursor` fetches the next. 200; 400 invalid-parameter/cursor."""
-    items, next_cursor = await service.list_products(parse_query(request, ProductQuery))
-    return json({"items": items, "next_cursor": next_cursor})
+    """List products (filters, sort, cursor); `next_cursor` fetches the next page."""
+    rows, next_cursor = await service.list_products(parse_query(request, ProductQuery))
+    page = ProductPage(items=[ProductOut.from_row(row, row.category.slug) for row in rows], next_cursor=next_cursor)
+    return json_response(page)
 
 
+@operation(
+    201,
+    out=ProductOut,
+    body=ProductIn,
+    headers=(idempotency.KEY,),
+    sends=(ResponseHeader("Location"), _ETAG, ResponseHeader(idempotency.REPLAYED, required=False)),
+    errors=(SkuConflict,),
+)
 async def create_product(request: Request) -> HTTPResponse:
-    """201 + Location + ETag; with Idempotency-Key a retry replays the first 201.
-    409 sku-conflict; 422 validation-error or idempotency-key-reused; 400/415."""
+    """Create a product; with Idempotency-Key a retry replays the first 201."""
     data = parse_body(request, ProductIn)
-    actor = request.ctx.subject
 
-    async def create() -> tuple[int, dict, str]:
-        product, slug = await service.create_product(data, actor)
-        return 201, service.product_out(product, slug), f"/v1/products/{product.id}"
+    async def create() -> idempotency.Created:
+        product = ProductOut.from_row(*await service.create_product(data, request.ctx.subject))
+        return idempotency.Created(201, product, f"/v1/products/{product.id}")
 
-    key = request.headers.get(idempotency.HEADER)
-    if key is None:
-        status, body, location = await create()
-        return with_etag(request, body, body["version"], status, {"Location": location})
-    fingerprint = idempotency.body_fingerprint(read_json_object(request))
-    replay = await idempotency.find_replay(actor, idempotency.check_key(key), fingerprint)
-    replayed = replay is not None
-    if replay is None:
-        replay = await idempotency.run_once(actor, key, fingerprint, create)
-    headers = {"Location": replay.location, "Idempotent-Replayed": str(replayed).lower()}
-    return with_etag(request, replay.body, replay.body["version"], replay.status, headers)
+    created = await idempotency.create_once(request, create)
+    headers = {"Location": created.location}
+    if created.replayed is not None:
+        headers[idempotency.REPLAYED] = "true" if created.replayed else "false"
+    return with_etag(request, created.body, created.body.version, created.status, headers)
 
 
+@operation(200, out=ProductOut, headers=(IF_NONE_MATCH,), sends=(_ETAG,), errors=(ProductNotFound,))
 async def get_product(request: Request, product_id: UUID) -> HTTPResponse:
-    """200 with ETag; 304 on a matching If-None-Match; 404 product-not-found."""
-    product, slug = await service.get_product(product_id)
-    return with_etag(request, service.product_out(product, slug), product.version)
+    """Get a product (ETag)."""
+    product, category = await service.get_product(product_id)
+    return with_etag(request, ProductOut.from_row(product, category), product.version)
 
 
+@operation(
+    200, out=ProductOut, body=ProductReplace, headers=(IF_MATCH,), sends=(_ETAG,), errors=(ProductNotFound, SkuConflict)
+)
 async def replace_product(request: Request, product_id: UUID) -> HTTPResponse:
-    """Replace every writable field. 200 with the new ETag; 428 without If-Match; 412 stale; 404; 409; 422."""
+    """Replace a product: every writable field (stock changes only through /stock)."""
     version = required_version(request)
     data = parse_body(request, ProductReplace, read_only=_STOCK_IS_SEPARATE)
-    product, slug = await service.update_product(product_id, version, data.model_dump())
-    return with_etag(request, service.product_out(product, slug), product.version)
+    product, category = await service.update_product(product_id, version, data.model_dump())
+    return with_etag(request, ProductOut.from_row(product, category), product.version)
 
 
+@operation(
+    200, out=ProductOut, body=ProductPatch, headers=(IF_MATCH,), sends=(_ETAG,), errors=(ProductNotFound, SkuConflict)
+)
 async def update_product(request: Request, product_id: UUID) -> HTTPResponse:
-    """Change the fields sent. 200 with the new ETag; 428 without If-Match; 412 stale; 404; 409; 422."""
+    """Update a product: the fields sent."""
     version = required_version(request)
     patch = parse_body(request, ProductPatch, read_only=_STOCK_IS_SEPARATE)
-    product, slug = await service.update_product(product_id, version, patch.model_dump(exclude_unset=True))
-    return with_etag(request, service.product_out(product, slug), product.version)
+    product, category = await service.update_product(product_id, version, patch.model_dump(exclude_unset=True))
+    return with_etag(request, ProductOut.from_row(product, category), product.version)
 
 
+@operation(204, headers=(IF_MATCH,), errors=(ProductNotFound,))
 async def delete_product(request: Request, product_id: UUID) -> HTTPResponse:
-    """204; 428 without If-Match; 412 stale; 404."""
+    """Delete a product."""
     await service.delete_product(product_id, required_version(request))
     return empty()
 
 
+@operation(201, out=StockMovementOut, body=StockAdjustment, errors=(ProductNotFound, InsufficientStock))
 async def adjust_stock(request: Request, product_id: UUID) -> HTTPResponse:
-    """Atomic stock change, recorded in the ledger. 201 with the movement; 409 insufficient-stock
-    (with the current `stock`); 404; 422."""
+    """Adjust stock atomically, recorded in the ledger; a refusal carries the current `stock`."""
     data = parse_body(request, StockAdjustment)
     try:
         movement = await service.adjust_stock(product_id, data.delta, data.reason, request.ctx.subject)
@@ -89,13 +105,15 @@ async def adjust_stock(request: Request, product_id: UUID) -> HTTPResponse:
         request.app.ctx.metrics.stock_adjustments.labels("insufficient").inc()
         raise
     request.app.ctx.metrics.stock_adjustments.labels("applied").inc()
-    return json(service.movement_out(movement), status=201)
+    return json_response(StockMovementOut.model_validate(movement), status=201)
 
 
+@operation(200, out=StockMovementPage, query=PageQuery, errors=(ProductNotFound, InvalidCursor))
 async def list_stock_movements(request: Request, product_id: UUID) -> HTTPResponse:
-    """The product's stock ledger, oldest first. 200; 404; 400 invalid-parameter/cursor."""
-    items, next_cursor = await service.list_movements(product_id, parse_query(request, PageQuery))
-    return json({"items": items, "next_cursor": next_cursor})
+    """List stock movements, oldest first."""
+    movements, next_cursor = await service.list_movements(product_id, parse_query(request, PageQuery))
+    items = [StockMovementOut.model_validate(movement) for movement in movements]
+    return json_response(StockMovementPage(items=items, next_cursor=next_cursor))
 
 
 def blueprint() -> Blueprint:
