@@ -137,12 +137,19 @@ async def test_auth_valid_token_lowercase_scheme_accepted(client):
         pytest.param(tampered, id="tampered-payload"),
         pytest.param(rs256, id="rs256-against-hs256-app"),
         pytest.param(lambda: "not-a-jwt", id="garbage"),
+        # RFC 7519 §2: NumericDate is a JSON number.
+        pytest.param(lambda: make_token(exp=str(int(time.time()) + 300)), id="exp-numeric-string"),
+        pytest.param(lambda: make_token(iat=str(int(time.time()))), id="iat-numeric-string"),
+        pytest.param(lambda: make_token(exp=True), id="exp-boolean"),
     ],
 )
 async def test_auth_bad_token_is_invalid_token(client, token: Callable[[], str]):
     _, response = await client.get("/v1/products", headers=auth(token()))
 
     assert_unauthenticated(response, "invalid_token")
+    # The same words for every bad token: why it failed is logged, never told to the client.
+    assert response.json["detail"] == "Invalid token"
+    assert response.headers["WWW-Authenticate"] == f'{CHALLENGE}, error="invalid_token"'
 
 
 async def test_auth_baseline_token_accepted(client):
@@ -161,12 +168,19 @@ async def test_auth_baseline_token_accepted(client):
         pytest.param("catalog:write", "POST", 201, None, id="write-post"),
         pytest.param(None, "GET", 403, "catalog:read", id="no-scope-get"),
         pytest.param("catalog:admin", "POST", 403, "catalog:write", id="other-scope-post"),
+        # Several identity providers send `scp` instead: a list, or a space-separated string.
+        pytest.param({"scp": ["catalog:read"]}, "GET", 200, None, id="scp-list-get"),
+        pytest.param({"scp": ["catalog:read"]}, "POST", 403, "catalog:write", id="scp-list-post"),
+        pytest.param({"scp": "catalog:read catalog:write"}, "POST", 201, None, id="scp-string-post"),
+        pytest.param({"scope": "catalog:read", "scp": ["catalog:write"]}, "POST", 201, None, id="scope-and-scp"),
+        pytest.param({"scp": [7, {"catalog:read": 1}]}, "GET", 403, "catalog:read", id="scp-not-strings"),
     ],
 )
 async def test_auth_scope_decides_403(client, scope, method, status, missing):
     body = {"slug": "lamps", "name": "Lamps"} if method == "POST" else None
+    granted = {"scope": None, **scope} if isinstance(scope, dict) else {"scope": scope}
 
-    _, response = await client.request(method, "/v1/categories", json=body, headers=auth(make_token(scope=scope)))
+    _, response = await client.request(method, "/v1/categories", json=body, headers=auth(make_token(**granted)))
 
     assert response.status == status, response.text
     if missing is not None:

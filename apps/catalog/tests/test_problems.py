@@ -19,6 +19,12 @@ from catalog.problems import to_catalog_error
         pytest.param(ValueError("bug"), 500, "internal-error", id="bug"),
         pytest.param(sanic_exceptions.NotFound("x"), 404, "not-found", id="no-route"),
         pytest.param(sanic_exceptions.PayloadTooLarge("x"), 413, "payload-too-large", id="too-large"),
+        pytest.param(
+            sanic_exceptions.PayloadTooLarge("Request header exceeds the size limit"),
+            431,
+            "headers-too-large",
+            id="head-too-large",
+        ),
         pytest.param(sanic_exceptions.RequestTimeout("x"), 408, "bad-request", id="request-timeout"),
         pytest.param(
             sanic_exceptions.ServiceUnavailable("Response Timeout"), 503, "response-timeout", id="response-timeout"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,8 @@ _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 # PyJWKClient keeps a key set; at most CACHE_ENTRIES tokens are held.
 CACHE_ENTRIES = 1024
 CACHE_SECONDS = 300.0
+
+log = logging.getLogger("catalog.auth")
 
 
 @dataclass(frozen=True)
@@ -89,14 +92,13 @@ class TokenVerifier:
                 options={"require": REQUIRED_CLAIMS, "verify_iat": True},
             )
         except jwt.PyJWTError as exc:
-            raise Unauthenticated(
-                f"Invalid token: {exc}", headers={"WWW-Authenticate": _challenge("invalid_token", str(exc))}
-            ) from None
+            raise _invalid_token(str(exc)) from None
         if not isinstance(claims["sub"], str) or not claims["sub"]:
-            raise Unauthenticated(
-                "Invalid token: sub must be a non-empty string",
-                headers={"WWW-Authenticate": _challenge("invalid_token", "bad sub")},
-            )
+            raise _invalid_token("sub must be a non-empty string")
+        # RFC 7519 §2: a NumericDate is a JSON number; PyJWT also takes a numeric string.
+        for name in ("exp", "iat", "nbf"):
+            if name in claims and (isinstance(claims[name], bool) or not isinstance(claims[name], int | float)):
+                raise _invalid_token(f"{name} must be a JSON number")
         return Principal(subject=claims["sub"], scopes=frozenset(_scopes(claims))), float(claims["exp"])
 
     async def _key_for(self, token: str) -> tuple[Any, list[str]]:
@@ -124,12 +126,24 @@ def _load_public_key(pem: bytes) -> tuple[Any, list[str]]:
     raise ValueError("CATALOG_JWT_PUBLIC_KEY_FILE must hold an RSA or P-256 EC public key")
 
 
-def _scopes(claims: dict[str, Any]) -> list[str]:
-    scope = claims.get("scope", "")
-    if isinstance(scope, str):
-        return scope.split()
-    scp = claims.get("scp", [])
-    return [s for s in scp if isinstance(s, str)] if isinstance(scp, list) else []
+def _invalid_token(reason: str) -> Unauthenticated:
+    """401 invalid_token. Why the token failed goes to the log, not to the client: the body and
+    challenge are the same for every bad token, so they teach a forger nothing."""
+    log.info("token refused: %s", reason)
+    return Unauthenticated("Invalid token", headers={"WWW-Authenticate": _challenge("invalid_token")})
+
+
+def _scopes(claims: dict[str, Any]) -> set[str]:
+    """Granted scopes from `scope` (RFC 8693: space-separated) and `scp` (how several identity
+    providers send them: a list, or a space-separated string)."""
+    granted: set[str] = set()
+    for name in ("scope", "scp"):
+        value = claims.get(name)
+        if isinstance(value, str):
+            granted.update(value.split())
+        elif isinstance(value, list):
+            granted.update(item for item in value if isinstance(item, str))
+    return granted
 
 
 def _challenge(error: str | None = None, description: str | None = None, scope: str | None = None) -> str:

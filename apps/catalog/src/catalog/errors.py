@@ -112,6 +112,10 @@ class PayloadTooLarge(CatalogError):
     status, slug, title = 413, "payload-too-large", "The body is too large"
 
 
+class HeadersTooLarge(CatalogError):
+    status, slug, title = 431, "headers-too-large", "The request headers are too large"
+
+
 class UnsupportedMediaType(CatalogError):
     status, slug, title = 415, "unsupported-media-type", "The body must be application/json"
 

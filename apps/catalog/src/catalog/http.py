@@ -4,6 +4,7 @@ query parameters."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -45,6 +46,8 @@ def read_json_object(request: Request) -> dict[str, Any]:
         data = json.loads(request.body or b"")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MalformedJson(f"Invalid JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedJson("The JSON is nested too deeply") from None
     if not isinstance(data, dict):
         raise ValidationFailed(errors=[{"pointer": "", "detail": "must be a JSON object"}])
     return data
@@ -86,17 +89,25 @@ def _listed_tags(header: str) -> list[str]:
     return [tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()]
 
 
-def required_version(request: Request) -> int | None:
-    """The version an If-Match names (None for `*`): 428 when it is missing, 412 when it cannot match."""
+# What etag() writes, and nothing else: If-Match uses the strong comparison (RFC 9110 §13.1.1), so
+# a weak tag (W/"v1") or another spelling of the number ("v01") never matches. Versions fit INT.
+_VERSION_TAG = re.compile(r'"v(0|[1-9][0-9]{0,9})"')
+_MAX_VERSION = 2**31 - 1
+
+
+def required_versions(request: Request) -> frozenset[int] | None:
+    """The versions an If-Match names, any of which may be current (None for `*`): 428 when it is
+    missing, 412 when none can match."""
     header = request.headers.get(IF_MATCH.name)
     if not header:
         raise PreconditionRequired("Send If-Match with the ETag from your last GET")
     if header.strip() == "*":
         return None
-    for tag in _listed_tags(header):
-        if tag.startswith('"v') and tag.endswith('"') and tag[2:-1].isdigit():
-            return int(tag[2:-1])
-    raise PreconditionFailed("If-Match names no current version of this resource")
+    matches = (_VERSION_TAG.fullmatch(tag.strip()) for tag in header.split(","))
+    versions = frozenset(int(m.group(1)) for m in matches if m and int(m.group(1)) <= _MAX_VERSION)
+    if not versions:
+        raise PreconditionFailed("If-Match names no current version of this resource")
+    return versions
 
 
 def json_response(body: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:

@@ -18,6 +18,7 @@ from catalog.errors import (
     CatalogError,
     DatabaseUnavailable,
     Draining,
+    HeadersTooLarge,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -113,6 +114,9 @@ def _from_sanic(exc: sanic_exceptions.SanicException, request: Request | None = 
         allowed = ", ".join(sorted(_allowed_methods(exc, request)))
         return MethodNotAllowed(f"Allowed: {allowed}", headers={"Allow": allowed})
     if isinstance(exc, sanic_exceptions.PayloadTooLarge):
+        # Sanic's HTTP/1 parser raises the same exception for the head; only its message differs.
+        if "header" in str(exc).lower():
+            return HeadersTooLarge("The request headers exceed the size limit")
         return PayloadTooLarge("The body exceeds the request size limit")
     error = CatalogError(str(exc) if exc.quiet else None)
     error.status = exc.status_code

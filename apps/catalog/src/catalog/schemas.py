@@ -28,7 +28,19 @@ def name_field(model: type[Model]) -> Any:
     return Field(min_length=1, max_length=column.max_length)
 
 
-class Body(BaseModel):
+class ClientInput(BaseModel):
+    """Anything a client sends. No text may hold a NUL character: PostgreSQL cannot store one in
+    a text column (SQLite can), and the API answers the same on both engines."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain the NUL character (\\u0000)")
+        return value
+
+
+class Body(ClientInput):
     """A JSON request body; enums arrive as their values."""
 
     model_config = ConfigDict(extra="forbid", strict=True, use_enum_values=True)
@@ -52,7 +64,7 @@ class PatchBody(Body):
         return value
 
 
-class PageQuery(BaseModel):
+class PageQuery(ClientInput):
     """Query parameters of a cursor-paged list (strings from the URL, converted here)."""
 
     model_config = ConfigDict(extra="forbid")

@@ -8,6 +8,7 @@ import binascii
 import json
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from tortoise.expressions import Q
 
@@ -25,13 +26,14 @@ def encode_cursor(sort: str, value: Any, row_id: Any) -> str:
 
 
 def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
+    """The (value, row id) a cursor holds, each of the type its column needs: a cursor is client
+    input, so one made by hand must be a 400, never a database error."""
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         value, row_id = data["v"], data["id"]
         if data["s"] != sort:
             raise InvalidCursor(f"This cursor was made for sort={data['s']}; keep the same sort while paging")
-        if SORT_COLUMNS.get(sort.lstrip("-")) == "created_at":
-            value = datetime.fromisoformat(value)
+        value = _CURSOR_VALUES[SORT_COLUMNS.get(sort.lstrip("-"), sort)](value)
         if not isinstance(row_id, str):
             raise TypeError
     except InvalidCursor:
@@ -39,6 +41,30 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, AttributeError):
         raise InvalidCursor("Use next_cursor exactly as a previous page returned it") from None
     return value, row_id
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or "\x00" in value:
+        raise TypeError
+    return value
+
+
+def _integer(value: Any) -> int:
+    # bool is an int to Python, and the columns are BIGINT at most.
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+        raise TypeError
+    return value
+
+
+def _timestamp(value: Any) -> datetime:
+    parsed = datetime.fromisoformat(_text(value))
+    if parsed.tzinfo is None:  # the column holds UTC instants; next_cursor always says so
+        raise TypeError
+    return parsed
+
+
+# Column (or the movement ledger's `id`) -> how its cursor value is checked and read.
+_CURSOR_VALUES: dict[str, Any] = {"name": _text, "price_units": _integer, "created_at": _timestamp, "id": _integer}
 
 
 def order_and_after(sort: str, cursor: str | None) -> tuple[list[str], Q | None]:
@@ -50,6 +76,10 @@ def order_and_after(sort: str, cursor: str | None) -> tuple[list[str], Q | None]
     if cursor is None:
         return order, None
     value, row_id = decode_cursor(cursor, sort)
+    try:
+        UUID(row_id)
+    except ValueError:
+        raise InvalidCursor("Use next_cursor exactly as a previous page returned it") from None
     op, bound = ("lt", "lte") if descending else ("gt", "gte")
     # The redundant `column >= value` (<= descending) is what lets the (column, id) index start at the
     # cursor: with the OR alone the database walks every earlier row (2 s for a deep page of 1M rows).

@@ -14,7 +14,6 @@ from tortoise.transactions import in_transaction
 from catalog.categories.models import Category
 from catalog.errors import (
     InsufficientStock,
-    InvalidCursor,
     PreconditionFailed,
     ProductNotFound,
     SkuConflict,
@@ -86,7 +85,9 @@ async def create_product(data: ProductIn, actor: str) -> tuple[Product, str]:
     return product, data.category
 
 
-async def update_product(product_id: UUID, expected_version: int | None, fields: dict[str, Any]) -> tuple[Product, str]:
+async def update_product(
+    product_id: UUID, expected_versions: frozenset[int] | None, fields: dict[str, Any]
+) -> tuple[Product, str]:
     """Apply `fields` (API names) in one conditional UPDATE: 412 if the version moved on."""
     current, _ = await get_product(product_id)
     changes: dict[str, Any] = {}
@@ -99,7 +100,7 @@ async def update_product(product_id: UUID, expected_version: int | None, fields:
             raise ValidationFailed(errors=[{"pointer": "/price", "detail": problem}])
         changes["price_units"] = to_units(price)
     changes.update(fields)
-    condition = Q(id=product_id) & (Q(version=expected_version) if expected_version is not None else Q())
+    condition = Q(id=product_id) & _version_in(expected_versions)
     try:
         updated = await Product.filter(condition).update(
             **changes, version=F("version") + 1, updated_at=datetime.now(UTC)
@@ -111,10 +112,15 @@ async def update_product(product_id: UUID, expected_version: int | None, fields:
     return await get_product(product_id)
 
 
-async def delete_product(product_id: UUID, expected_version: int | None) -> None:
-    condition = Q(id=product_id) & (Q(version=expected_version) if expected_version is not None else Q())
+async def delete_product(product_id: UUID, expected_versions: frozenset[int] | None) -> None:
+    condition = Q(id=product_id) & _version_in(expected_versions)
     if not await Product.filter(condition).delete():
         await _raise_missing_or_stale(product_id)
+
+
+def _version_in(versions: frozenset[int] | None) -> Q:
+    """The If-Match condition: the row's version is one the client named (None: any)."""
+    return Q() if versions is None else Q(version__in=sorted(versions))
 
 
 async def _raise_missing_or_stale(product_id: UUID) -> None:
@@ -178,8 +184,6 @@ async def list_movements(product_id: UUID, query: PageQuery) -> tuple[list[Stock
     condition = Q(product_id=product_id)
     if query.cursor is not None:
         after_id, _ = decode_cursor(query.cursor, MOVEMENT_SORT)
-        if not isinstance(after_id, int):
-            raise InvalidCursor("Use next_cursor exactly as a previous page returned it")
         condition &= Q(id__gt=after_id)
     rows = await StockMovement.filter(condition).order_by("id").limit(query.limit + 1)
     page = rows[: query.limit]

@@ -8,7 +8,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty
 
 from catalog.errors import InsufficientStock, InvalidCursor, ProductNotFound, SkuConflict
-from catalog.http import IF_MATCH, IF_NONE_MATCH, json_response, parse_body, parse_query, required_version, with_etag
+from catalog.http import IF_MATCH, IF_NONE_MATCH, json_response, parse_body, parse_query, required_versions, with_etag
 from catalog.operations import ResponseHeader, operation
 from catalog.products import idempotency, service
 from catalog.products.schemas import (
@@ -71,9 +71,9 @@ async def get_product(request: Request, product_id: UUID) -> HTTPResponse:
 )
 async def replace_product(request: Request, product_id: UUID) -> HTTPResponse:
     """Replace a product: every writable field (stock changes only through /stock)."""
-    version = required_version(request)
+    versions = required_versions(request)
     data = parse_body(request, ProductReplace, read_only=_STOCK_IS_SEPARATE)
-    product, category = await service.update_product(product_id, version, data.model_dump())
+    product, category = await service.update_product(product_id, versions, data.model_dump())
     return with_etag(request, ProductOut.from_row(product, category), product.version)
 
 
@@ -82,16 +82,16 @@ async def replace_product(request: Request, product_id: UUID) -> HTTPResponse:
 )
 async def update_product(request: Request, product_id: UUID) -> HTTPResponse:
     """Update a product: the fields sent."""
-    version = required_version(request)
+    versions = required_versions(request)
     patch = parse_body(request, ProductPatch, read_only=_STOCK_IS_SEPARATE)
-    product, category = await service.update_product(product_id, version, patch.model_dump(exclude_unset=True))
+    product, category = await service.update_product(product_id, versions, patch.model_dump(exclude_unset=True))
     return with_etag(request, ProductOut.from_row(product, category), product.version)
 
 
 @operation(204, headers=(IF_MATCH,), errors=(ProductNotFound,))
 async def delete_product(request: Request, product_id: UUID) -> HTTPResponse:
     """Delete a product."""
-    await service.delete_product(product_id, required_version(request))
+    await service.delete_product(product_id, required_versions(request))
     return empty()
 
 
