@@ -150,8 +150,11 @@ CALLS: dict[tuple[str, str], list[Call]] = {
     ],
     ("/v1/products/{product_id}/stock-movements", "GET"): [Call(200), *QUERY, PRODUCT_MISSING],
 }
-for calls in CALLS.values():
+# A path segment that fits no route (not a UUID, not a slug) matches nothing: the generic 404.
+NO_ROUTE = {"product_id": "not-a-uuid", "slug": "Not_A_Slug"}
+for (path, _), calls in CALLS.items():
     calls += EVERY_OPERATION
+    calls += [Call(404, "not-found", params={name: value}) for name, value in NO_ROUTE.items() if f"{{{name}}}" in path]
 
 
 @pytest.fixture

@@ -152,3 +152,12 @@ async def test_metrics_count_stock_adjustment_outcomes(client, product):
     assert response.status == 200
     assert outcomes == {"applied": 3, "insufficient": 3}
     assert {o: counter(response.text, o) for o in outcomes} == outcomes
+
+
+async def test_adjust_stock_takes_an_integral_json_number(client, product):
+    """JSON has one number type: -2.0 is the integer -2 (as JSON Schema says), 1.5 is not one."""
+    response = await adjust(client, product["id"], {"delta": -2.0, "reason": "integral"})
+
+    assert response.status == 201, response.text
+    assert response.json["delta"] == -2
+    assert response.json["resulting_stock"] == product["stock"] - 2

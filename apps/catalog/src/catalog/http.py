@@ -30,6 +30,7 @@ IF_MATCH = Header(
     "The ETag of the version you read, or `*` for whichever is current.",
     required=True,
     errors=(PreconditionRequired, PreconditionFailed),
+    schema={"type": "string", "minLength": 1},
 )
 IF_NONE_MATCH = Header("If-None-Match", "ETags you hold; 304 when one is current.", answers=(304,))
 
@@ -73,7 +74,8 @@ def parse_body(request: Request, model: type[Model], *, read_only: dict[str, str
 
 def parse_query(request: Request, model: type[Model]) -> Model:
     """Query parameters (single-valued) validated by `model`; 400 naming each bad parameter."""
-    raw = {name: values[-1] for name, values in request.args.items()}
+    # Blank values too: `?q=` is a q that is too short (400), not a missing one.
+    raw = {name: values[-1] for name, values in request.get_args(keep_blank_values=True).items()}
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

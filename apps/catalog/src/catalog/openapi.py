@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Any
 
@@ -14,6 +15,7 @@ from sanic import Sanic
 from catalog import __version__
 from catalog.auth import required_scope
 from catalog.categories.schemas import Slug
+from catalog.errors import NotFound
 from catalog.operations import Operation, declared_operations
 from catalog.problems import PROBLEM_JSON, Problem, problem_type
 
@@ -76,6 +78,9 @@ def _responses(declared: Operation) -> dict[str, Any]:
 
 
 def _operation(method: str, declared: Operation, path_parameters: dict[str, str]) -> dict[str, Any]:
+    if path_parameters and NotFound not in declared.errors:
+        # A path that does not fit the route's pattern (not a UUID, not a slug) matches no route: 404.
+        declared = replace(declared, errors=(*declared.errors, NotFound))
     parameters: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": _PATH_PARAMETERS[kind]}
         for name, kind in path_parameters.items()
@@ -87,7 +92,7 @@ def _operation(method: str, declared: Operation, path_parameters: dict[str, str]
                 "in": "header",
                 "required": header.required,
                 "description": header.description,
-                "schema": {"type": "string"},
+                "schema": header.schema,
             }
         )
     if declared.query is not None:

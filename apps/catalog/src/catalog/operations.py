@@ -6,7 +6,7 @@ disagree with each other or with the routes the app serves."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -43,6 +43,8 @@ class Header:
     required: bool = False
     errors: tuple[type[CatalogError], ...] = ()
     answers: tuple[int, ...] = ()  # successes besides the operation's own, e.g. 304 (same headers)
+    # The value's schema, as strict as the server's own check, so a client or fuzzer is not misled.
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"}, compare=False, hash=False)
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,22 @@ def name_field(model: type[Model]) -> Any:
     return Field(min_length=1, max_length=column.max_length)
 
 
+# JSON Schema for "no NUL character", added to every text member without a pattern of its own.
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+def _text_without_nul(schema: dict[str, Any]) -> None:
+    for member in schema.get("properties", {}).values():
+        for variant in [member, *member.get("anyOf", [])]:
+            if variant.get("type") == "string" and "pattern" not in variant and "format" not in variant:
+                variant["pattern"] = NO_NUL_PATTERN
+
+
 class ClientInput(BaseModel):
     """Anything a client sends. No text may hold a NUL character: PostgreSQL cannot store one in
     a text column (SQLite can), and the API answers the same on both engines."""
+
+    model_config = ConfigDict(json_schema_extra=_text_without_nul)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -45,9 +58,30 @@ class Body(ClientInput):
 
     model_config = ConfigDict(extra="forbid", strict=True, use_enum_values=True)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _integral_number(cls, value: Any) -> Any:
+        # JSON has one number type: 3.0 is the integer 3 to JSON Schema, so it is to us. No other
+        # coercion: "3" stays a string and is refused where a number is due.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
+
+def _patch_schema(schema: dict[str, Any]) -> None:
+    """The document says what PatchBody enforces: at least one member, none of them null."""
+    _text_without_nul(schema)
+    schema["minProperties"] = 1
+    for member in schema.get("properties", {}).values():
+        variants = [v for v in member.pop("anyOf", []) if v != {"type": "null"}]
+        member.update(variants[0] if len(variants) == 1 else {"anyOf": variants} if variants else {})
+        member.pop("default", None)
+
 
 class PatchBody(Body):
     """A partial update: at least one field, and null never clears a field."""
+
+    model_config = ConfigDict(json_schema_extra=_patch_schema)
 
     @model_validator(mode="before")
     @classmethod

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from pydantic import TypeAdapter, ValidationError
 from tortoise.exceptions import IntegrityError
 
 from catalog.categories.models import Category
-from catalog.categories.schemas import CategoryIn, CategoryPatch
+from catalog.categories.schemas import CategoryIn, CategoryPatch, Slug
 from catalog.errors import CategoryConflict, CategoryInUse, CategoryNotFound
 from catalog.products.models import Product
+
+_SLUG = TypeAdapter(Slug)
+
+
+def _named(slug: str) -> str:
+    """A path segment that is no valid slug (too long, wrong characters) names no category: 404,
+    without asking the database, whose column would refuse it."""
+    try:
+        return _SLUG.validate_python(slug)
+    except ValidationError:
+        raise CategoryNotFound("No category with this slug") from None
 
 
 async def list_categories() -> list[Category]:
@@ -17,7 +29,7 @@ async def list_categories() -> list[Category]:
 
 
 async def get_category(slug: str) -> Category:
-    category = await Category.get_or_none(slug=slug)
+    category = await Category.get_or_none(slug=_named(slug))
     if category is None:
         raise CategoryNotFound(f"No category {slug!r}")
     return category
@@ -32,7 +44,7 @@ async def create_category(data: CategoryIn) -> Category:
 
 async def update_category(slug: str, patch: CategoryPatch) -> Category:
     changes = patch.model_dump(exclude_unset=True)
-    updated = await Category.filter(slug=slug).update(**changes, updated_at=datetime.now(UTC))
+    updated = await Category.filter(slug=_named(slug)).update(**changes, updated_at=datetime.now(UTC))
     if not updated:
         raise CategoryNotFound(f"No category {slug!r}")
     return await get_category(slug)

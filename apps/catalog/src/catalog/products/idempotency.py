@@ -21,15 +21,17 @@ from catalog.operations import Header
 from catalog.products.models import IdempotencyRecord
 from catalog.products.schemas import ProductOut
 
+_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"  # visible ASCII, as the IETF draft's examples use
 KEY = Header(
     "Idempotency-Key",
     "Up to 200 visible ASCII characters; a retry with the same key and body replays the first 201.",
     errors=(BadRequest, IdempotencyKeyReused),
+    schema={"type": "string", "pattern": _KEY_PATTERN, "minLength": 1, "maxLength": 200},
 )
 REPLAYED = "Idempotent-Replayed"
 # How long a key is remembered; a retry after that creates a new product.
 RETENTION = timedelta(hours=24)
-_KEY = re.compile(r"[\x21-\x7e]{1,200}")  # visible ASCII, as the IETF draft's examples use
+_KEY = re.compile(_KEY_PATTERN.removeprefix("^").removesuffix("$"))
 
 
 @dataclass(frozen=True)

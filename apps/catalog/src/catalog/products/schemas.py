@@ -98,7 +98,7 @@ class ProductPatch(_PricedBody, PatchBody):
 
 
 class StockAdjustment(Body):
-    delta: Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
+    delta: Annotated[int, Field(ge=-1_000_000, le=1_000_000, json_schema_extra={"not": {"const": 0}})]
     reason: Annotated[str, Field(min_length=1, max_length=200)]
 
     @field_validator("delta")

@@ -71,8 +71,8 @@ async def get_product(request: Request, product_id: UUID) -> HTTPResponse:
 )
 async def replace_product(request: Request, product_id: UUID) -> HTTPResponse:
     """Replace a product: every writable field (stock changes only through /stock)."""
-    versions = required_versions(request)
     data = parse_body(request, ProductReplace, read_only=_STOCK_IS_SEPARATE)
+    versions = required_versions(request)  # after the body: a malformed request is a 4xx of its own
     product, category = await service.update_product(product_id, versions, data.model_dump())
     return with_etag(request, ProductOut.from_row(product, category), product.version)
 
@@ -82,8 +82,8 @@ async def replace_product(request: Request, product_id: UUID) -> HTTPResponse:
 )
 async def update_product(request: Request, product_id: UUID) -> HTTPResponse:
     """Update a product: the fields sent."""
-    versions = required_versions(request)
     patch = parse_body(request, ProductPatch, read_only=_STOCK_IS_SEPARATE)
+    versions = required_versions(request)
     product, category = await service.update_product(product_id, versions, patch.model_dump(exclude_unset=True))
     return with_etag(request, ProductOut.from_row(product, category), product.version)
 
