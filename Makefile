@@ -54,6 +54,10 @@ lint: venv ## ruff, mypy and bandit over the service.
 test: lint ## Lint, then the whole pytest suite (every tier; CI=true fails on any skip).
 	$(BIN)/pytest
 
+.PHONY: fuzz
+fuzz: venv ## Schemathesis on SQLite and PostgreSQL with 200 examples per operation (FUZZ_SEED to vary; ~15 min).
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-200} $(BIN)/pytest -m process apps/catalog/tests/process/test_fuzz.py
+
 .PHONY: bench
 bench: venv ## Load-test the API beside bare Sanic and raw asyncpg (~7 min; BENCH_QUICK=1 for ~2).
 	@command -v wrk >/dev/null || { echo "make: bench needs wrk (apt-get install wrk)" >&2; exit 1; }
