@@ -20,12 +20,7 @@ from urllib.parse import quote
 import asyncpg
 
 from catalog.products.pagination import encode_cursor
-
-# The tests' throwaway-server helper is reused, not copied. It lives in apps/catalog/tests, which is
-# importable only as the package `tests` (a name the repo root's platform tests also use), so its one
-# standalone module is imported from that folder directly; appended, it can shadow nothing.
-sys.path.append(str(Path(__file__).resolve().parent.parent / "apps" / "catalog" / "tests"))
-from postgres_server import PostgresServer, find_bindir
+from tests.support.postgres import PostgresServer, find_bindir
 
 CATEGORIES = 20
 # Products created by the POST benchmark go here, so the seeded categories keep their sizes.

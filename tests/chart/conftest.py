@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.chart import render
-from tests.conftest import skip_or_fail
-from tests.platform.toolbox import missing
-
-ALL_FEATURES = Path(__file__).parent / "values" / "all-features.yaml"
+from tests.support import chart
+from tests.support.tiers import skip_or_fail
+from tools.cluster.toolbox import missing
 
 
 @pytest.fixture(scope="session")
@@ -22,12 +18,12 @@ def chart_tools() -> None:
 
 @pytest.fixture(scope="session")
 def applications(chart_tools) -> dict[str, dict]:
-    return render.applications()
+    return chart.applications()
 
 
 @pytest.fixture(scope="session")
-def rendered(applications) -> dict[str, render.Rendered]:
+def rendered(applications) -> dict[str, chart.Rendered]:
     """Environment name -> its rendered chart; `all-features` turns every optional block on."""
-    out = {name: render.render_application(app) for name, app in applications.items()}
-    out["all-features"] = render.render(ALL_FEATURES)
+    out = {name: chart.render_application(app) for name, app in applications.items()}
+    out["all-features"] = chart.render(chart.ALL_FEATURES)
     return out

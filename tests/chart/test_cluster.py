@@ -13,11 +13,10 @@ import pytest
 import yaml
 
 from tests.ansible import namespaces_role
-from tests.chart import render
+from tests.support import chart
 
 pytestmark = pytest.mark.cluster
 
-ENVIRONMENTS = ("dev", "staging", "prod")
 # Not a key: kwok never starts the container, and the Secret lives only in a throwaway namespace.
 FAKE_DATABASE_URL = "postgres://catalog:x@postgresql:5432/catalog"
 FAKE_PEM = "-----BEGIN PUBLIC KEY-----\nnot-a-key\n-----END PUBLIC KEY-----\n"
@@ -44,7 +43,7 @@ def catalog_namespace(control_plane, new_namespace):
     return namespace
 
 
-def _prerequisites(control_plane, namespace: str, rendered: render.Rendered, created_volumes: list[str]) -> None:
+def _prerequisites(control_plane, namespace: str, rendered: chart.Rendered, created_volumes: list[str]) -> None:
     """What exists before a sync: the existingSecret (out of band) and, for a PVC, a volume for it."""
     for deployment in rendered.of_kind("Deployment"):
         env = deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])
@@ -85,9 +84,9 @@ def _in_namespace(documents, namespace: str) -> list[dict]:
     return [dict(d, metadata={**d["metadata"], "namespace": namespace}) for d in documents]
 
 
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
+@pytest.mark.parametrize("environment", chart.environments())
 def test_server_side_dry_run_accepts_every_object(control_plane, catalog_namespace, applications, volumes, environment):
-    rendered = render.render_application(applications[environment], catalog_namespace)
+    rendered = chart.render_application(applications[environment], catalog_namespace)
     _prerequisites(control_plane, catalog_namespace, rendered, volumes)
     # Pod admission looks the ServiceAccount up, and a dry run persists nothing: create those first.
     control_plane.apply(_in_namespace(rendered.of_kind("ServiceAccount"), catalog_namespace))
@@ -102,20 +101,20 @@ def test_server_side_dry_run_accepts_every_object(control_plane, catalog_namespa
 
 
 def _helm(control_plane, *args: str, check: bool = True):
-    return render.helm(*args, f"--kubeconfig={control_plane.kubeconfig}", check=check)
+    return chart.helm(*args, f"--kubeconfig={control_plane.kubeconfig}", check=check)
 
 
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
+@pytest.mark.parametrize("environment", chart.environments())
 def test_helm_install_pods_ready_in_restricted_namespace(
     control_plane, catalog_namespace, applications, volumes, environment
 ):
-    rendered = render.render_application(applications[environment], catalog_namespace)
-    files = render.value_files(applications[environment])
+    rendered = chart.render_application(applications[environment], catalog_namespace)
+    files = chart.value_files(applications[environment])
     _prerequisites(control_plane, catalog_namespace, rendered, volumes)
     release = applications[environment]["spec"]["source"]["helm"]["releaseName"]
 
     install = _helm(
-        control_plane, "install", release, render.CHART, "-n", catalog_namespace, *(f"--values={f}" for f in files),
+        control_plane, "install", release, chart.CHART, "-n", catalog_namespace, *(f"--values={f}" for f in files),
         "--wait", "--timeout=120s", check=False,
     )  # fmt: skip
 
@@ -127,7 +126,7 @@ def test_helm_install_pods_ready_in_restricted_namespace(
     hpa = rendered.of_kind("HorizontalPodAutoscaler")
     want = hpa[0]["spec"]["minReplicas"] if hpa else rendered.one("Deployment")["spec"]["replicas"]
     pods = _wait_for_ready_pods(control_plane, catalog_namespace, want)
-    pin = render.image_pin(environment)
+    pin = chart.image_pin(environment)
     for pod in pods:
         assert pod["spec"]["nodeName"].startswith("kwok-node-")
         assert pod["spec"]["containers"][0]["image"] == f"{pin['repository']}@{pin['digest']}"
@@ -170,7 +169,7 @@ def test_argocd_objects_accepted_by_argocd_crds(control_plane, applications):
     namespace = f"argocd-{uuid.uuid4().hex[:6]}"
     control_plane.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}])
     try:
-        documents = _in_namespace(render.argocd_documents(), namespace)
+        documents = _in_namespace(chart.argocd_documents(), namespace)
         generated = _in_namespace(applications.values(), namespace)
 
         result = control_plane.kubectl(

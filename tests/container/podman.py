@@ -3,6 +3,7 @@ the catalog image (`ChartPod`), containers that a crashed session cannot leak, a
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -12,9 +13,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
+import jwt
 
-from tests.chart import render
-from tests.platform.toolbox import REPO_ROOT
+from tests.support import chart
+from tools.cluster.toolbox import REPO_ROOT
 
 IMAGE_DIR = REPO_ROOT / "apps" / "catalog" / "image"
 # podman reads this instead of /etc/containers/containers.conf (runc, cgroupfs, no default ulimits).
@@ -103,7 +105,7 @@ class ChartPod:
     def from_chart(cls, environment: str = "dev") -> ChartPod:
         """The catalog container of environment's Deployment, rendered as its ArgoCD Application
         renders it: env from its ConfigMap and Secret references, user, read-only root, /tmp."""
-        rendered = render.render_application(render.applications()[environment])
+        rendered = chart.render_application(chart.applications()[environment])
         pod = rendered.one("Deployment")["spec"]["template"]["spec"]
         (container,) = [c for c in pod["containers"] if c["name"] == "catalog"]
         security = {**pod.get("securityContext", {}), **container["securityContext"]}
@@ -240,3 +242,18 @@ def sweep_orphans() -> None:
             if pid.isdigit() and int(pid) != os.getpid() and not Path(f"/proc/{pid}").exists():
                 removal = ["rm", "--force", "--time", "0"] if kind == "container" else ["volume", "rm", "--force"]
                 podman(*removal, ident, check=False)
+
+
+@functools.cache
+def dev_pod() -> ChartPod:
+    """The dev environment's catalog container, read off the chart as ArgoCD renders it."""
+    return ChartPod.from_chart("dev")
+
+
+def token(scope: str = "catalog:read catalog:write") -> str:
+    """A token the container accepts: the chart's issuer and audience, signed with the dev
+    environment's (dev-only) HS256 secret from the chart's Secret."""
+    env, now = dev_pod().env, int(time.time())
+    claims = {"sub": "alice", "iat": now, "exp": now + 300, "scope": scope}
+    claims |= {"iss": env["CATALOG_JWT_ISSUER"], "aud": env["CATALOG_JWT_AUDIENCE"]}
+    return jwt.encode(claims, env["CATALOG_JWT_SECRET"], algorithm="HS256")

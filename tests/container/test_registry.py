@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform.registry import LocalRegistry, cosign_keypair, cosign_sign, cosign_verify, crane, push_layout
-
-from .podman import ImageBuild, podman
+from tests.container.podman import ImageBuild, podman
+from tests.support.registry import LocalRegistry, cosign_keypair, cosign_sign, cosign_verify, crane, push_layout
 
 pytestmark = pytest.mark.container
 

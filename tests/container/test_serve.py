@@ -17,11 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from apps.catalog.tests.postgres_server import PostgresServer, free_port
-from apps.catalog.tests.process.server import _ACK_SETTLE_SECONDS
-
-from .conftest import dev_pod, token
-from .podman import ChartPod, Container, ImageBuild, podman, run_once
+from tests.container.podman import ChartPod, Container, ImageBuild, dev_pod, podman, run_once, token
+from tests.support.postgres import PostgresServer
+from tests.support.server import ACK_SETTLE_SECONDS
+from tools.cluster.toolbox import free_port
 
 pytestmark = pytest.mark.container
 
@@ -108,8 +107,8 @@ def test_sigterm_drains_then_exits_cleanly_within_the_grace_period(served: tuple
     # The kubelet runs preStop first, then SIGTERM; both count against the grace period.
     grace = pod.grace_seconds - pod.prestop_seconds
     # A SIGTERM before Sanic's manager has seen the worker's ack leaves it spinning >30 s and
-    # exiting 1, past any grace period (the process tier found it; see _ACK_SETTLE_SECONDS there).
-    time.sleep(_ACK_SETTLE_SECONDS)
+    # exiting 1, past any grace period (the process tier found it; see ACK_SETTLE_SECONDS there).
+    time.sleep(ACK_SETTLE_SECONDS)
 
     started = time.monotonic()
     container.terminate()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .chart import (
+from tests.observability.monitoring import (
     GRAFANA_BUILTINS,
     dashboard,
     matchers,

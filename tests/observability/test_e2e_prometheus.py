@@ -10,11 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from apps.catalog.tests.conftest import auth
-from apps.catalog.tests.process.server import ServerProcess
-from apps.catalog.tests.process.support import create_product, migrated_sqlite_url, server_env
-
-from .chart import (
+from tests.observability.monitoring import (
     EXTERNAL,
     GRAFANA_BUILTINS,
     dashboard,
@@ -25,7 +21,10 @@ from .chart import (
     substitute,
     write_rule_file,
 )
-from .prometheus import Prometheus
+from tests.observability.prometheus import Prometheus
+from tests.support.process_tier import create_product, migrated_sqlite_url, server_env
+from tests.support.server import ServerProcess
+from tests.support.tokens import auth
 
 pytestmark = pytest.mark.e2e
 

@@ -12,11 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from apps.catalog.tests.conftest import auth
-from apps.catalog.tests.process.server import ServerProcess
-from apps.catalog.tests.process.support import create_product, migrated_sqlite_url, server_env, wait_until
-
-from .chart import (
+from tests.observability.monitoring import (
     EXTERNAL,
     GRAFANA_BUILTINS,
     dashboard,
@@ -27,6 +23,9 @@ from .chart import (
     selectors,
     substitute,
 )
+from tests.support.process_tier import create_product, migrated_sqlite_url, server_env, wait_until
+from tests.support.server import ServerProcess
+from tests.support.tokens import auth
 
 pytestmark = pytest.mark.process
 

@@ -10,9 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.chart.render import applications, render_application
-
-from .chart import NAMESPACES, RUNBOOK, matchers, render_error, rule_groups, rules, selectors, write_rule_file
+from tests.observability.monitoring import (
+    NAMESPACES,
+    RUNBOOK,
+    matchers,
+    render_error,
+    rule_groups,
+    rules,
+    selectors,
+    write_rule_file,
+)
+from tests.support.chart import applications, environments, render_application
 
 pytestmark = pytest.mark.static
 
@@ -135,7 +143,7 @@ def _anchor(heading: str) -> str:
     return re.sub(r"[^a-z0-9 _-]", "", text).replace(" ", "-")
 
 
-@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+@pytest.mark.parametrize("environment", environments())
 def test_each_environment_as_argocd_renders_it_passes_promtool(promtool: str, tmp_path: Path, environment: str) -> None:
     """environments/<env> through the ApplicationSet: the rules load in kube-prometheus-stack (its
     release label), select only the Application's namespace, and promtool accepts them."""

@@ -10,12 +10,10 @@ import hmac
 import itertools
 import json
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +25,9 @@ from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from catalog.app import create_app
-
-from .conftest import assert_problem, auth, claims, make_token, test_settings
+from tests.support.api import assert_problem, test_settings
+from tests.support.loopback import LoopbackServer
+from tests.support.tokens import auth, claims, make_token
 
 CHALLENGE = 'Bearer realm="catalog"'
 JWKS_KID = "catalog-test-key-1"
@@ -244,24 +243,8 @@ def jwks_url() -> Iterator[str]:
     jwk = jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key("issuer").public_key(), as_dict=True)
     document = json.dumps({"keys": [{**jwk, "kid": JWKS_KID, "use": "sig", "alg": "RS256"}]}).encode()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(document)))
-            self.end_headers()
-            self.wfile.write(document)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with LoopbackServer(lambda *request: (200, "application/json", document)) as server:
+        yield f"{server.url}/.well-known/jwks.json"
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import fresh_pg_database
-from ..postgres_server import PostgresServer, find_bindir
-from .server import ServerProcess
-from .support import OtlpReceiver, PostgresRowLock, SqliteWriteLock, migrated_sqlite_url, server_env
+from tests.support.otlp import OtlpReceiver
+from tests.support.postgres import PostgresServer, find_bindir, fresh_pg_database
+from tests.support.process_tier import PostgresRowLock, SqliteWriteLock, migrated_sqlite_url, server_env
+from tests.support.server import ServerProcess
 
 
 @pytest.fixture

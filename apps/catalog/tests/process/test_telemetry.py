@@ -11,9 +11,10 @@ import httpx
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from ..conftest import auth
-from .server import ServerProcess
-from .support import PRODUCT_ROUTE, OtlpReceiver, create_product, migrated_sqlite_url, server_env, traceparent
+from tests.support.otlp import OtlpReceiver
+from tests.support.process_tier import PRODUCT_ROUTE, create_product, migrated_sqlite_url, server_env, traceparent
+from tests.support.server import ServerProcess
+from tests.support.tokens import auth
 
 pytestmark = pytest.mark.process
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from .processes import ProcessGroup
-from .toolbox import run, tool
+from tools.cluster.processes import ProcessGroup
+from tools.cluster.toolbox import run, tool
 
 # cosign reads the key's password from here; a throwaway key per test needs no secret one.
 _COSIGN_ENV = {**os.environ, "COSIGN_PASSWORD": "test-only"}
