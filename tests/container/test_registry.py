@@ -1,6 +1,6 @@
 """THIS image (the OCI layout `make image` exported) pushed to a local registry, signed with cosign
 and verified: the registry's digest is the digest `make image` printed, so a pin of that digest
-runs exactly what the tests ran. The pipelines' end-to-end test reuses tests/platform/registry.py."""
+runs exactly what the tests ran. The pipelines' end-to-end test reuses tests/support/registry.py."""
 
 from __future__ import annotations
 
