@@ -31,6 +31,13 @@ EXTERNAL = {
     "container_memory_working_set_bytes": "cAdvisor (kubelet)",
     "kube_pod_container_status_restarts_total": "kube-state-metrics",
 }
+# The dashboard's panels that run queries, by title.
+PANELS = {
+    "Availability, 30 days", "Availability error budget left", "Fast enough, 30 days", "Latency error budget left",
+    "Burn rate", "Requests by route and status", "Error ratio (5xx)", "Latency p50 / p95 / p99",
+    "p95 latency by route", "In-flight requests by pod", "Scrape targets up", "Database unavailable (503) by pod",
+    "Stock adjustments by outcome", "CPU by pod", "Memory (working set) by pod", "Container restarts (1h)",
+}  # fmt: skip
 # What Grafana puts in place of its built-in variables before a query reaches Prometheus.
 GRAFANA_BUILTINS = {"__rate_interval": "2m", "__interval": "30s", "__range": "6h"}
 _VARIABLE = re.compile(r"\$(?:\{(\w+)(?::\w+)?\}|(\w+))")

@@ -1,11 +1,12 @@
 """A local OCI registry (distribution v3, `registry` from `make tools`) on loopback, with crane
 and cosign v2 as the pipelines use them: push an OCI layout, read digests, sign and verify with a
-local key and no transparency log (DESIGN §9)."""
+local key and no transparency log."""
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def cosign_sign(reference: str, key: Path) -> None:
     )
 
 
-def cosign_verify(reference: str, public_key: Path, *, check: bool = True):  # type: ignore[no-untyped-def]
+def cosign_verify(reference: str, public_key: Path, *, check: bool = True) -> subprocess.CompletedProcess[str]:
     return run(
         [
             tool("cosign"),
