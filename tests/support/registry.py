@@ -5,7 +5,6 @@ local key and no transparency log."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -13,16 +12,10 @@ from pathlib import Path
 import httpx
 
 from tools.cluster.processes import ProcessGroup
-from tools.cluster.toolbox import run, tool
+from tools.cluster.toolbox import free_port, run, tool
 
 # cosign reads the key's password from here; a throwaway key per test needs no secret one.
 _COSIGN_ENV = {**os.environ, "COSIGN_PASSWORD": "test-only"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LocalRegistry:
@@ -30,7 +23,7 @@ class LocalRegistry:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.port = _free_port()
+        self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self._processes = ProcessGroup(root, detached=False)
 
