@@ -1,7 +1,6 @@
 """Render the catalog chart the way ArgoCD would: the Applications come from the ApplicationSet in
 environments/argocd (its Go templates run through helm's engine, the same text/template + sprig),
-and each environment is `helm template` of the chart path with the value files that Application names.
-Shared by the chart, observability, container and Ansible tiers."""
+and each environment is `helm template` of the chart path with the value files that Application names."""
 
 from __future__ import annotations
 

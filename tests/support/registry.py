@@ -1,6 +1,6 @@
 """A local OCI registry (distribution v3, `registry` from `make tools`) on loopback, with crane
 and cosign v2 as the pipelines use them: push an OCI layout, read digests, sign and verify with a
-local key and no transparency log."""
+local key and no transparency log (a laptop has none to upload to)."""
 
 from __future__ import annotations
 
