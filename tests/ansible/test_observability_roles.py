@@ -14,12 +14,12 @@ import yaml
 from opentelemetry.sdk.trace import TracerProvider
 
 from catalog.observability.logging import JsonFormatter, request_id_var
-from tests.support import chart
+from tests.support import render
 from tools.cluster.toolbox import REPO_ROOT
 
 pytestmark = pytest.mark.cluster
 
-ENVIRONMENTS = [folder.name for folder in chart.generated_directories(chart.argocd_object("ApplicationSet"))]
+ENVIRONMENTS = [folder.name for folder in render.generated_directories(render.argocd_object("ApplicationSet"))]
 HIDDEN_CONTROL_PLANE = re.compile(r"etcd|scheduler|controller-manager|kube-proxy", re.IGNORECASE)
 LOGGING_DEFAULTS = yaml.safe_load((REPO_ROOT / "roles" / "logging" / "defaults" / "main.yml").read_text())
 
@@ -36,11 +36,11 @@ def prometheus(converged) -> dict:
 
 
 @pytest.fixture(scope="module")
-def environments() -> dict[str, tuple[str, chart.Rendered]]:
+def environments() -> dict[str, tuple[str, render.Rendered]]:
     """Environment -> (its namespace, the chart rendered as its ArgoCD Application says)."""
     return {
-        name: (app["spec"]["destination"]["namespace"], chart.render_application(app))
-        for name, app in chart.applications().items()
+        name: (app["spec"]["destination"]["namespace"], render.render_application(app))
+        for name, app in render.applications().items()
     }
 
 
@@ -59,8 +59,8 @@ def test_prometheus_selects_the_catalog_object_of_each_environment(
     labels = rendered.one(kind)["metadata"]["labels"]
     spec = prometheus["spec"]
 
-    assert chart.label_selector_matches(spec[selector], labels), (spec[selector], labels)
-    assert chart.label_selector_matches(spec[namespace_selector], _namespace_labels(converged, namespace))
+    assert render.label_selector_matches(spec[selector], labels), (spec[selector], labels)
+    assert render.label_selector_matches(spec[namespace_selector], _namespace_labels(converged, namespace))
 
 
 @pytest.mark.parametrize(
@@ -72,8 +72,8 @@ def test_prometheus_selects_the_catalog_object_of_each_environment(
 )
 def test_prometheus_ignores_objects_outside_its_selectors(converged, prometheus, namespace, labels):
     spec = prometheus["spec"]
-    selected = chart.label_selector_matches(spec["serviceMonitorSelector"], labels) and (
-        chart.label_selector_matches(spec["serviceMonitorNamespaceSelector"], _namespace_labels(converged, namespace))
+    selected = render.label_selector_matches(spec["serviceMonitorSelector"], labels) and (
+        render.label_selector_matches(spec["serviceMonitorNamespaceSelector"], _namespace_labels(converged, namespace))
     )
 
     assert not selected
@@ -91,7 +91,7 @@ def test_grafana_sidecar_loads_the_catalog_dashboard_from_any_namespace(converge
         assert dashboard["metadata"]["labels"].get(env["LABEL"]) == env["LABEL_VALUE"]
 
 
-def _dashboard_names(rendered: chart.Rendered) -> list[str]:
+def _dashboard_names(rendered: render.Rendered) -> list[str]:
     return [c["metadata"]["name"] for c in rendered.of_kind("ConfigMap") if "dashboard" in c["metadata"]["name"]]
 
 
@@ -179,7 +179,7 @@ def test_jaeger_network_policy_admits_only_the_flows_it_needs(converged, namespa
     policy = converged.get_json("networkpolicy", "-n", "tracing", "jaeger")["spec"]
     labels = _namespace_labels(converged, namespace)
     admitted = any(
-        any(chart.label_selector_matches(peer["namespaceSelector"], labels) for peer in rule["from"])
+        any(render.label_selector_matches(peer["namespaceSelector"], labels) for peer in rule["from"])
         and port in [p["port"] for p in rule["ports"]]
         for rule in policy["ingress"]
     )

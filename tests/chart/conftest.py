@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import chart
+from tests.support import render
 from tests.support.tiers import skip_or_fail
 from tools.cluster.toolbox import missing
 
@@ -18,12 +18,12 @@ def chart_tools() -> None:
 
 @pytest.fixture(scope="session")
 def applications(chart_tools) -> dict[str, dict]:
-    return chart.applications()
+    return render.applications()
 
 
 @pytest.fixture(scope="session")
-def rendered(applications) -> dict[str, chart.Rendered]:
+def rendered(applications) -> dict[str, render.Rendered]:
     """Environment name -> its rendered chart; `all-features` turns every optional block on."""
-    out = {name: chart.render_application(app) for name, app in applications.items()}
-    out["all-features"] = chart.render(chart.ALL_FEATURES)
+    out = {name: render.render_application(app) for name, app in applications.items()}
+    out["all-features"] = render.render(render.ALL_FEATURES)
     return out

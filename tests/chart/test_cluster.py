@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.ansible import namespaces_role
-from tests.support import chart
+from tests.support import render
 
 pytestmark = pytest.mark.cluster
 
@@ -43,7 +43,7 @@ def catalog_namespace(control_plane, new_namespace):
     return namespace
 
 
-def _prerequisites(control_plane, namespace: str, rendered: chart.Rendered, created_volumes: list[str]) -> None:
+def _prerequisites(control_plane, namespace: str, rendered: render.Rendered, created_volumes: list[str]) -> None:
     """What exists before a sync: the existingSecret (out of band) and, for a PVC, a volume for it."""
     for deployment in rendered.of_kind("Deployment"):
         env = deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])
@@ -84,9 +84,9 @@ def _in_namespace(documents, namespace: str) -> list[dict]:
     return [dict(d, metadata={**d["metadata"], "namespace": namespace}) for d in documents]
 
 
-@pytest.mark.parametrize("environment", chart.environments())
+@pytest.mark.parametrize("environment", render.environments())
 def test_server_side_dry_run_accepts_every_object(control_plane, catalog_namespace, applications, volumes, environment):
-    rendered = chart.render_application(applications[environment], catalog_namespace)
+    rendered = render.render_application(applications[environment], catalog_namespace)
     _prerequisites(control_plane, catalog_namespace, rendered, volumes)
     # Pod admission looks the ServiceAccount up, and a dry run persists nothing: create those first.
     control_plane.apply(_in_namespace(rendered.of_kind("ServiceAccount"), catalog_namespace))
@@ -101,20 +101,20 @@ def test_server_side_dry_run_accepts_every_object(control_plane, catalog_namespa
 
 
 def _helm(control_plane, *args: str, check: bool = True):
-    return chart.helm(*args, f"--kubeconfig={control_plane.kubeconfig}", check=check)
+    return render.helm(*args, f"--kubeconfig={control_plane.kubeconfig}", check=check)
 
 
-@pytest.mark.parametrize("environment", chart.environments())
+@pytest.mark.parametrize("environment", render.environments())
 def test_helm_install_pods_ready_in_restricted_namespace(
     control_plane, catalog_namespace, applications, volumes, environment
 ):
-    rendered = chart.render_application(applications[environment], catalog_namespace)
-    files = chart.value_files(applications[environment])
+    rendered = render.render_application(applications[environment], catalog_namespace)
+    files = render.value_files(applications[environment])
     _prerequisites(control_plane, catalog_namespace, rendered, volumes)
     release = applications[environment]["spec"]["source"]["helm"]["releaseName"]
 
     install = _helm(
-        control_plane, "install", release, chart.CHART, "-n", catalog_namespace, *(f"--values={f}" for f in files),
+        control_plane, "install", release, render.CHART, "-n", catalog_namespace, *(f"--values={f}" for f in files),
         "--wait", "--timeout=120s", check=False,
     )  # fmt: skip
 
@@ -126,7 +126,7 @@ def test_helm_install_pods_ready_in_restricted_namespace(
     hpa = rendered.of_kind("HorizontalPodAutoscaler")
     want = hpa[0]["spec"]["minReplicas"] if hpa else rendered.one("Deployment")["spec"]["replicas"]
     pods = _wait_for_ready_pods(control_plane, catalog_namespace, want)
-    pin = chart.image_pin(environment)
+    pin = render.image_pin(environment)
     for pod in pods:
         assert pod["spec"]["nodeName"].startswith("kwok-node-")
         assert pod["spec"]["containers"][0]["image"] == f"{pin['repository']}@{pin['digest']}"
@@ -169,7 +169,7 @@ def test_argocd_objects_accepted_by_argocd_crds(control_plane, applications):
     namespace = f"argocd-{uuid.uuid4().hex[:6]}"
     control_plane.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}])
     try:
-        documents = _in_namespace(chart.argocd_documents(), namespace)
+        documents = _in_namespace(render.argocd_documents(), namespace)
         generated = _in_namespace(applications.values(), namespace)
 
         result = control_plane.kubectl(

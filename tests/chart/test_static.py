@@ -10,12 +10,12 @@ import subprocess
 import pytest
 import yaml
 
-from tests.support import chart
+from tests.support import render
 from tools.cluster.toolbox import REPO_ROOT, missing, tool
 
 pytestmark = pytest.mark.static
 
-RENDERS = (*chart.environments(), "all-features")
+RENDERS = (*render.environments(), "all-features")
 # The kinds each environment renders; a template that appears or disappears unexpectedly changes them.
 EXPECTED_KINDS = {
     "dev": {
@@ -31,13 +31,13 @@ EXPECTED_KINDS["prod"] = EXPECTED_KINDS["staging"]
 
 
 def test_applicationset_generates_one_application_per_environment_folder(applications):
-    folders = sorted(p.name for p in chart.ENVIRONMENTS.iterdir() if p.is_dir() and p.name != "argocd")
+    folders = sorted(p.name for p in render.ENVIRONMENTS.iterdir() if p.is_dir() and p.name != "argocd")
 
-    assert sorted(applications) == folders == list(chart.environments())
+    assert sorted(applications) == folders == list(render.environments())
     for name, application in applications.items():
         assert application["spec"]["destination"]["namespace"] == f"catalog-{name}"
-        assert [p.name for p in chart.value_files(application)] == ["values.yaml", "image.yaml"]
-        assert all(p.parent == chart.ENVIRONMENTS / name for p in chart.value_files(application))
+        assert [p.name for p in render.value_files(application)] == ["values.yaml", "image.yaml"]
+        assert all(p.parent == render.ENVIRONMENTS / name for p in render.value_files(application))
         links = {
             k: v for k, v in application["metadata"]["annotations"].items() if k.startswith("link.argocd.argoproj.io/")
         }
@@ -45,11 +45,11 @@ def test_applicationset_generates_one_application_per_environment_folder(applica
         assert list(links.values()) == [dashboard]
 
 
-@pytest.mark.parametrize("environment", chart.environments())
+@pytest.mark.parametrize("environment", render.environments())
 def test_helm_lint_strict(chart_tools, applications, environment):
-    files = chart.value_files(applications[environment])
+    files = render.value_files(applications[environment])
 
-    result = chart.helm("lint", "--strict", chart.CHART, *(f"--values={f}" for f in files), check=False)
+    result = render.helm("lint", "--strict", render.CHART, *(f"--values={f}" for f in files), check=False)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
@@ -83,16 +83,16 @@ def test_kube_linter_clean_with_listed_exceptions(rendered, tmp_path, name):
     assert "No lint errors found!" in result.stdout
 
 
-@pytest.mark.parametrize("environment", chart.environments())
+@pytest.mark.parametrize("environment", render.environments())
 def test_environment_renders_the_kinds_it_needs(rendered, environment):
     kinds = {d["kind"] for d in rendered[environment].documents}
 
     assert kinds == EXPECTED_KINDS[environment]
 
 
-@pytest.mark.parametrize("environment", chart.environments())
+@pytest.mark.parametrize("environment", render.environments())
 def test_every_container_runs_the_digest_pinned_in_image_yaml(rendered, environment):
-    pin = chart.image_pin(environment)
+    pin = render.image_pin(environment)
     images = [
         container["image"]
         for _, template in rendered[environment].pod_templates()
@@ -106,7 +106,7 @@ def test_every_container_runs_the_digest_pinned_in_image_yaml(rendered, environm
 def test_image_tag_is_used_only_without_a_digest(chart_tools):
     values = {"image": {"repository": "registry.test/catalog", "tag": "1.2.3"}}
 
-    deployment = chart.render(values=values).one("Deployment")
+    deployment = render.render(values=values).one("Deployment")
 
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.test/catalog:1.2.3"
 
@@ -126,18 +126,18 @@ def test_pod_disruption_budget_only_above_one_replica(chart_tools, values, budge
     if values.get("database", {}).get("engine") == "postgresql":
         values = {**values, "existingSecret": "s", "database": {"engine": "postgresql", "networkPeers": [{}]}}
 
-    result = chart.render(values=values)
+    result = render.render(values=values)
 
     budgets = result.of_kind("PodDisruptionBudget")
     assert len(budgets) == (1 if budget else 0)
     if budget:
         pods = result.one("Deployment")["spec"]["template"]["metadata"]["labels"]
-        assert chart.label_selector_matches(budgets[0]["spec"]["selector"], pods)
+        assert render.label_selector_matches(budgets[0]["spec"]["selector"], pods)
 
 
-@pytest.mark.parametrize("environment", chart.environments())
+@pytest.mark.parametrize("environment", render.environments())
 def test_pdb_matches_the_environment_replicas(rendered, environment):
-    values = yaml.safe_load((chart.ENVIRONMENTS / environment / "values.yaml").read_text())
+    values = yaml.safe_load((render.ENVIRONMENTS / environment / "values.yaml").read_text())
     autoscaling = values.get("autoscaling", {})
     floor = autoscaling["minReplicas"] if autoscaling.get("enabled") else values.get("replicaCount", 1)
 
@@ -180,7 +180,7 @@ def app_status(tmp_path_factory):
         asyncio.run(Tortoise.close_connections())
 
 
-@pytest.mark.parametrize("environment", chart.environments())
+@pytest.mark.parametrize("environment", render.environments())
 def test_probes_hit_routes_the_app_serves(rendered, app_status, environment):
     deployment = rendered[environment].one("Deployment")
     probes = _probes(deployment)
@@ -201,12 +201,12 @@ def test_network_policies_select_the_release_pods(rendered, name):
     pods = [(owner, template["metadata"]["labels"], template["spec"]) for owner, template in result.pod_templates()]
 
     for owner, labels, _ in pods:
-        assert any(chart.label_selector_matches(p["spec"]["podSelector"], labels) for p in policies), (
+        assert any(render.label_selector_matches(p["spec"]["podSelector"], labels) for p in policies), (
             f"no NetworkPolicy selects the pods of {owner['kind']} {owner['metadata']['name']}"
         )
     for policy in policies:
         selected = [
-            spec for _, labels, spec in pods if chart.label_selector_matches(policy["spec"]["podSelector"], labels)
+            spec for _, labels, spec in pods if render.label_selector_matches(policy["spec"]["podSelector"], labels)
         ]
         assert selected, f"NetworkPolicy {policy['metadata']['name']} selects no pod of the release"
         assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
@@ -237,10 +237,10 @@ def test_network_policy_flows_between_release_pods_match(rendered, name):
 
     assert release_peers, "the test pod <-> server flows are missing"
     for selector in release_peers:
-        assert any(chart.label_selector_matches(selector, labels) for labels in pod_labels), selector
+        assert any(render.label_selector_matches(selector, labels) for labels in pod_labels), selector
     service = result.one("Service")
     server = result.one("Deployment")["spec"]["template"]["metadata"]["labels"]
-    assert chart.label_selector_matches({"matchLabels": service["spec"]["selector"]}, server)
+    assert render.label_selector_matches({"matchLabels": service["spec"]["selector"]}, server)
 
 
 @pytest.mark.parametrize(
@@ -257,7 +257,7 @@ def test_network_policy_flows_between_release_pods_match(rendered, name):
     ],
 )
 def test_values_typo_fails_naming_the_key(chart_tools, applications, values, named):
-    result = chart.render(*chart.value_files(applications["dev"]), values=values, check=False)
+    result = render.render(*render.value_files(applications["dev"]), values=values, check=False)
 
     assert result.returncode != 0
     assert "values don't meet the specifications of the schema" in result.stderr
@@ -278,7 +278,7 @@ def test_values_typo_fails_naming_the_key(chart_tools, applications, values, nam
     ],
 )  # fmt: skip
 def test_impossible_combinations_fail_clearly(chart_tools, applications, environment, values, message):
-    result = chart.render(*chart.value_files(applications[environment]), values=values, check=False)
+    result = render.render(*render.value_files(applications[environment]), values=values, check=False)
 
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
@@ -288,4 +288,4 @@ def test_all_features_values_file_is_valid(rendered):
     kinds = {d["kind"] for d in rendered["all-features"].documents}
 
     assert {"HTTPRoute", "HorizontalPodAutoscaler", "Ingress", "ServiceMonitor", "Job"} <= kinds
-    assert chart.ALL_FEATURES.exists()
+    assert render.ALL_FEATURES.exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import jwt
 
-from tests.support import chart
+from tests.support import render
 from tools.cluster.toolbox import REPO_ROOT
 
 IMAGE_DIR = REPO_ROOT / "apps" / "catalog" / "image"
@@ -105,7 +105,7 @@ class ChartPod:
     def from_chart(cls, environment: str = "dev") -> ChartPod:
         """The catalog container of environment's Deployment, rendered as its ArgoCD Application
         renders it: env from its ConfigMap and Secret references, user, read-only root, /tmp."""
-        rendered = chart.render_application(chart.applications()[environment])
+        rendered = render.render_application(render.applications()[environment])
         pod = rendered.one("Deployment")["spec"]["template"]["spec"]
         (container,) = [c for c in pod["containers"] if c["name"] == "catalog"]
         security = {**pod.get("securityContext", {}), **container["securityContext"]}

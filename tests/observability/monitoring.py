@@ -11,7 +11,7 @@ from typing import Any
 import promql_parser
 import yaml
 
-from tests.support.chart import Rendered, environments, render
+from tests.support.render import Rendered, environments, render
 from tools.cluster.toolbox import REPO_ROOT
 
 RUNBOOK = REPO_ROOT / "docs" / "runbooks" / "catalog.md"

@@ -19,7 +19,7 @@ from tests.observability.monitoring import (
     selectors,
     substitute,
 )
-from tests.support.chart import Rendered, render
+from tests.support.render import Rendered, render
 
 pytestmark = pytest.mark.static
 

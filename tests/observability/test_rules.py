@@ -20,7 +20,7 @@ from tests.observability.monitoring import (
     selectors,
     write_rule_file,
 )
-from tests.support.chart import applications, environments, render_application
+from tests.support.render import applications, environments, render_application
 
 pytestmark = pytest.mark.static
 
