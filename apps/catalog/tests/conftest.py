@@ -1,5 +1,5 @@
-"""Fixtures: a fresh app per test on SQLite (a file under tmp_path) or on a real PostgreSQL,
-tokens signed the way the app verifies them, and the API client."""
+"""Fixtures: a fresh app per test on SQLite (a file under tmp_path) or on a real PostgreSQL, and
+the API client. The helpers tests call (tokens, settings, problem checks) live in tests.support."""
 
 from __future__ import annotations
 
