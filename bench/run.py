@@ -212,8 +212,7 @@ class Bench:
             self.baseline("ceiling", None)
         if "postgresql" in config.engines:
             with self.phase("start PostgreSQL"):
-                postgres = databases.start_postgres()
-            self.stack.callback(databases.stop_postgres, postgres)
+                postgres = self.stack.enter_context(databases.postgres())
             small = self.postgres_dataset(postgres, config.products)
             if config.baselines:
                 self.baseline("floor", small)

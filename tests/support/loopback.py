@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 # (method, path, request headers, request body) -> (status, content type, reply body)
 Handle = Callable[[str, str, Message, bytes], tuple[int, str, bytes]]
@@ -45,7 +45,7 @@ class LoopbackServer:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> LoopbackServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

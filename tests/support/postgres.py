@@ -89,14 +89,15 @@ class PostgresServer:
 
 @contextlib.contextmanager
 def throwaway_server(bindir: Path, prefix: str) -> Iterator[PostgresServer]:
-    """A server in a fresh temp dir, stopped and removed on exit, whatever happened."""
-    root = Path(tempfile.mkdtemp(prefix=prefix))
-    server = PostgresServer(bindir, root).start()
+    """A server in a fresh temp dir of its own (the postgres user must be able to enter it), stopped
+    and removed on exit whatever happened, also when it failed to start or was stopped already."""
+    server = PostgresServer(bindir, Path(tempfile.mkdtemp(prefix=prefix)))
     try:
-        yield server
+        yield server.start()
     finally:
-        server.stop("immediate")
-        shutil.rmtree(root, ignore_errors=True)
+        with contextlib.suppress(subprocess.SubprocessError):
+            server.stop("immediate")
+        shutil.rmtree(server.root, ignore_errors=True)
 
 
 def admin_url(postgres: PostgresServer | str) -> str:
