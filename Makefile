@@ -46,7 +46,7 @@ token: venv ## Print a development JWT (catalog:read catalog:write) on the last 
 .PHONY: lint
 lint: venv ## ruff, mypy and bandit over the service.
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check $(CATALOG) tests bench
+	$(BIN)/ruff format --check $(CATALOG) tests bench tools
 	$(BIN)/mypy
 	$(BIN)/bandit --quiet --recursive $(CATALOG)/src --exclude $(CATALOG)/src/catalog/migrations
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -20,12 +19,7 @@ from urllib.parse import quote
 import asyncpg
 
 from catalog.products.pagination import encode_cursor
-
-# The tests' throwaway-server helper is reused, not copied. It lives in apps/catalog/tests, which is
-# importable only as the package `tests` (a name the repo root's platform tests also use), so its one
-# standalone module is imported from that folder directly; appended, it can shadow nothing.
-sys.path.append(str(Path(__file__).resolve().parent.parent / "apps" / "catalog" / "tests"))
-from postgres_server import PostgresServer, find_bindir
+from tests.support.postgres import PostgresServer, find_bindir, throwaway_server
 
 CATEGORIES = 20
 # Products created by the POST benchmark go here, so the seeded categories keep their sizes.
@@ -70,24 +64,13 @@ class Dataset:
     deep_paths_file: Path
 
 
-def start_postgres() -> PostgresServer:
+def postgres() -> contextlib.AbstractContextManager[PostgresServer]:
+    """The bench's PostgreSQL server, stopped and removed when the context ends."""
     bindir = find_bindir()
     if bindir is None:
         raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
     # A directory of its own: the postgres user cannot enter the bench's private (0700) scratch dir.
-    server = PostgresServer(bindir, Path(tempfile.mkdtemp(prefix="catalog-bench-pg-")))
-    try:
-        return server.start()
-    except BaseException:
-        shutil.rmtree(server.root, ignore_errors=True)
-        raise
-
-
-def stop_postgres(server: PostgresServer) -> None:
-    try:
-        server.stop("immediate")
-    finally:
-        shutil.rmtree(server.root, ignore_errors=True)
+    return throwaway_server(bindir, prefix="catalog-bench-pg-")
 
 
 def migrate(url: str, env: dict[str, str]) -> None:

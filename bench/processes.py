@@ -1,39 +1,20 @@
 """The servers of a bench run: each in a session of its own with its output in a log file, ready
 when its probe answers and every worker is up, and always stopped (SIGTERM, then SIGKILL to the
-whole process group) whatever happened."""
+whole process group) whatever happened. Start and stop are the tests' (tests.support.server)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
-import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+from tests.support.server import answers, kill_group, wait_ready
+
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0
-# Sanic's manager must have seen every worker's ack before a SIGTERM, or it spins for 30 s.
-_ACK_SETTLE_SECONDS = 0.5
-# The parent's settings must not leak into a server under test.
-_DROPPED_PREFIXES = ("CATALOG_", "OTEL_", "DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR", "SANIC_")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def clean_env(**values: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES)}
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(values)
-    return env
 
 
 def _children(pid: int) -> list[int]:
@@ -108,22 +89,12 @@ class Server:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, so stop() reaches every worker
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited {self._process.returncode} while starting:\n{self.log_tail()}")
-            if len(self.worker_pids()) >= self.workers and self._answers(probe):
-                time.sleep(_ACK_SETTLE_SECONDS)
-                return self
-            time.sleep(0.1)
-        raise TimeoutError(f"{self.name} not ready within {timeout} s:\n{self.log_tail()}")
 
-    def _answers(self, probe: str) -> bool:
-        try:
-            with urllib.request.urlopen(self.url + probe, timeout=2) as response:  # noqa: S310  # nosec B310
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
+        def ready() -> bool:
+            return len(self.worker_pids()) >= self.workers and answers(self.url + probe)
+
+        wait_ready(self._process, ready, timeout, self.name, self.log_tail)
+        return self
 
     def worker_pids(self) -> list[int]:
         """Sanic's workers: the main process's children that hold the listening socket (its other
@@ -158,8 +129,5 @@ class Server:
             self._process.send_signal(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._process.wait(timeout=10)
+        kill_group(self._process)
         self._process = None

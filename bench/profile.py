@@ -110,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         bench = Bench(config, stack, print)
         stack.callback(shutil.rmtree, bench.work, True)
-        postgres = databases.start_postgres()
-        stack.callback(databases.stop_postgres, postgres)
+        postgres = stack.enter_context(databases.postgres())
         dataset = bench.postgres_dataset(postgres, config.products)
         for endpoint in args.endpoints:
             summary = profile(bench, endpoint, dataset)

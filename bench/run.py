@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import databases, environment, load
-from bench.otlp_sink import OtlpSink
-from bench.processes import Server, clean_env, free_port
+from bench.processes import Server
+from tests.support.otlp import OtlpReceiver
+from tests.support.server import catalog_env
+from tools.cluster.toolbox import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG_ENDPOINTS = ("get", "list", "list-deep", "create", "stock")
@@ -66,9 +68,9 @@ class Bench:
         self.phases: dict[str, float] = {}
         self.work = databases.scratch_dir()
         self.secret = secrets.token_urlsafe(48)
-        self.env = clean_env(CATALOG_JWT_SECRET=self.secret, CATALOG_LOG_LEVEL="INFO")
+        self.env = catalog_env(CATALOG_JWT_SECRET=self.secret, CATALOG_LOG_LEVEL="INFO")
         self.token = self._token()
-        self.sink = OtlpSink()
+        self.sink = OtlpReceiver(keep=False)
         stack.callback(self.sink.close)
 
     def _token(self) -> str:
@@ -210,8 +212,7 @@ class Bench:
             self.baseline("ceiling", None)
         if "postgresql" in config.engines:
             with self.phase("start PostgreSQL"):
-                postgres = databases.start_postgres()
-            self.stack.callback(databases.stop_postgres, postgres)
+                postgres = self.stack.enter_context(databases.postgres())
             small = self.postgres_dataset(postgres, config.products)
             if config.baselines:
                 self.baseline("floor", small)

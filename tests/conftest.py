@@ -1,5 +1,5 @@
 """Platform-test fixtures: one loopback control plane per session and a fresh namespace per test.
-A missing tool fails under CI=true (see skip_or_fail; the root conftest.py fails any other skip)."""
+A missing tool fails under CI=true (tests.support.tiers.skip_or_fail; the root conftest.py fails any other skip)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,11 @@ import uuid
 
 import pytest
 
-from tests.platform.controlplane import KUBECONFIG as SHARED_KUBECONFIG
-from tests.platform.controlplane import ControlPlane, claim_shared_kubeconfig
-from tests.platform.schemas import ensure_schemas, kubeconform_args, schemas_cached
-from tests.platform.toolbox import CONTROL_PLANE_BINARIES, missing
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def skip_or_fail(reason: str) -> None:
-    """Locally a missing prerequisite skips its tier with a one-line reason; under CI=true it fails."""
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: a skip would hide this)", pytrace=False)
-    pytest.skip(reason)
+from tests.support.schemas import ensure_schemas, kubeconform_args, schemas_cached
+from tests.support.tiers import skip_or_fail
+from tools.cluster.controlplane import KUBECONFIG as SHARED_KUBECONFIG
+from tools.cluster.controlplane import ControlPlane, claim_shared_kubeconfig
+from tools.cluster.toolbox import CONTROL_PLANE_BINARIES, missing
 
 
 @pytest.fixture(scope="session")

@@ -46,12 +46,12 @@ tools: ## Build the pinned Go tools into .tools/bin (incremental; prints what it
 
 .PHONY: cluster-up
 cluster-up: ## Start the loopback test control plane (etcd, apiserver, controllers, kwok); kubeconfig in .tools/kubeconfig.
-	@$(TOOLS_PYTHON) -m tests.platform.controlplane up
+	@$(TOOLS_PYTHON) -m tools.cluster.controlplane up
 
 .PHONY: cluster-down
 cluster-down: ## Stop the test control plane started by cluster-up and remove its state.
-	@$(TOOLS_PYTHON) -m tests.platform.controlplane down
+	@$(TOOLS_PYTHON) -m tools.cluster.controlplane down
 
 .PHONY: upstream
 upstream: venv ## Assemble the upstream charts and manifests the ci inventory installs into .tools/upstream (tools/upstream).
-	@$(TOOLS_PYTHON) -m tests.platform.upstream
+	@$(TOOLS_PYTHON) -m tools.cluster.upstream

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from tests.ansible.playbook import PlaybookRun, run_playbook
-from tests.conftest import skip_or_fail
-from tests.platform.controlplane import ControlPlane
-from tests.platform.toolbox import CONTROL_PLANE_BINARIES, missing, run, tool
-from tests.platform.upstream import assemble
+from tests.support.tiers import skip_or_fail
+from tools.cluster.controlplane import ControlPlane
+from tools.cluster.toolbox import CONTROL_PLANE_BINARIES, missing, run, tool
+from tools.cluster.upstream import assemble
 
 # Cluster-scoped kinds site.yml may create; teardown must leave each exactly as it found it.
 CLUSTER_SCOPED = (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.platform.toolbox import REPO_ROOT
+from tools.cluster.toolbox import REPO_ROOT
 
 ROLE = REPO_ROOT / "roles" / "namespaces"
 _PSA = "pod-security.kubernetes.io"

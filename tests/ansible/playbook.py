@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.platform.toolbox import REPO_ROOT
+from tools.cluster.toolbox import REPO_ROOT
 
 ANSIBLE_BIN = Path(sys.executable).parent
 

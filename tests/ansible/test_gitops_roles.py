@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.ansible.playbook import ANSIBLE_BIN
-from tests.platform.toolbox import REPO_ROOT, TOOLS_DIR, run, tool
+from tools.cluster.toolbox import REPO_ROOT, TOOLS_DIR, run, tool
 
 ROLES = REPO_ROOT / "roles"
 

@@ -14,8 +14,8 @@ import yaml
 from opentelemetry.sdk.trace import TracerProvider
 
 from catalog.observability.logging import JsonFormatter, request_id_var
-from tests.chart import render
-from tests.platform.toolbox import REPO_ROOT
+from tests.support import render
+from tools.cluster.toolbox import REPO_ROOT
 
 pytestmark = pytest.mark.cluster
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.ansible.playbook import ANSIBLE_BIN
-from tests.platform.toolbox import REPO_ROOT
+from tools.cluster.toolbox import REPO_ROOT
 
 pytestmark = pytest.mark.static
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.postgres import find_bindir
+
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED_ROWS = {
     ("ceiling", "none", "get"),
@@ -24,10 +26,6 @@ EXPECTED_ROWS = {
 MARKER = "BENCH_SMOKE_RUN"
 
 pytestmark = pytest.mark.process
-
-
-def _has_postgres() -> bool:
-    return bool(shutil.which("pg_ctl") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb")))
 
 
 def _processes_with(marker: str) -> list[str]:
@@ -47,7 +45,7 @@ def _processes_with(marker: str) -> list[str]:
 def test_bench_quick_run_measures_every_row_and_leaves_nothing_running(tmp_path: Path) -> None:
     if shutil.which("wrk") is None:
         pytest.skip("wrk not found (apt-get install wrk)")
-    if not _has_postgres():
+    if find_bindir() is None:
         pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
     output = tmp_path / "result.json"
     marker = f"{MARKER}={secrets.token_hex(8)}"

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.chart import render
-from tests.conftest import skip_or_fail
-from tests.platform.toolbox import missing
-
-ALL_FEATURES = Path(__file__).parent / "values" / "all-features.yaml"
+from tests.support import render
+from tests.support.tiers import skip_or_fail
+from tools.cluster.toolbox import missing
 
 
 @pytest.fixture(scope="session")
@@ -29,5 +25,5 @@ def applications(chart_tools) -> dict[str, dict]:
 def rendered(applications) -> dict[str, render.Rendered]:
     """Environment name -> its rendered chart; `all-features` turns every optional block on."""
     out = {name: render.render_application(app) for name, app in applications.items()}
-    out["all-features"] = render.render(ALL_FEATURES)
+    out["all-features"] = render.render(render.ALL_FEATURES)
     return out

@@ -13,11 +13,10 @@ import pytest
 import yaml
 
 from tests.ansible import namespaces_role
-from tests.chart import render
+from tests.support import render
 
 pytestmark = pytest.mark.cluster
 
-ENVIRONMENTS = ("dev", "staging", "prod")
 # Not a key: kwok never starts the container, and the Secret lives only in a throwaway namespace.
 FAKE_DATABASE_URL = "postgres://catalog:x@postgresql:5432/catalog"
 FAKE_PEM = "-----BEGIN PUBLIC KEY-----\nnot-a-key\n-----END PUBLIC KEY-----\n"
@@ -85,7 +84,7 @@ def _in_namespace(documents, namespace: str) -> list[dict]:
     return [dict(d, metadata={**d["metadata"], "namespace": namespace}) for d in documents]
 
 
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
+@pytest.mark.parametrize("environment", render.environments())
 def test_server_side_dry_run_accepts_every_object(control_plane, catalog_namespace, applications, volumes, environment):
     rendered = render.render_application(applications[environment], catalog_namespace)
     _prerequisites(control_plane, catalog_namespace, rendered, volumes)
@@ -105,7 +104,7 @@ def _helm(control_plane, *args: str, check: bool = True):
     return render.helm(*args, f"--kubeconfig={control_plane.kubeconfig}", check=check)
 
 
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
+@pytest.mark.parametrize("environment", render.environments())
 def test_helm_install_pods_ready_in_restricted_namespace(
     control_plane, catalog_namespace, applications, volumes, environment
 ):

@@ -10,14 +10,12 @@ import subprocess
 import pytest
 import yaml
 
-from tests.chart import render
-from tests.chart.conftest import ALL_FEATURES
-from tests.platform.toolbox import REPO_ROOT, missing, tool
+from tests.support import render
+from tools.cluster.toolbox import REPO_ROOT, missing, tool
 
 pytestmark = pytest.mark.static
 
-ENVIRONMENTS = ("dev", "staging", "prod")
-RENDERS = (*ENVIRONMENTS, "all-features")
+RENDERS = (*render.environments(), "all-features")
 # The kinds each environment renders; a template that appears or disappears unexpectedly changes them.
 EXPECTED_KINDS = {
     "dev": {
@@ -35,7 +33,7 @@ EXPECTED_KINDS["prod"] = EXPECTED_KINDS["staging"]
 def test_applicationset_generates_one_application_per_environment_folder(applications):
     folders = sorted(p.name for p in render.ENVIRONMENTS.iterdir() if p.is_dir() and p.name != "argocd")
 
-    assert sorted(applications) == folders == sorted(ENVIRONMENTS)
+    assert sorted(applications) == folders == list(render.environments())
     for name, application in applications.items():
         assert application["spec"]["destination"]["namespace"] == f"catalog-{name}"
         assert [p.name for p in render.value_files(application)] == ["values.yaml", "image.yaml"]
@@ -47,7 +45,7 @@ def test_applicationset_generates_one_application_per_environment_folder(applica
         assert list(links.values()) == [dashboard]
 
 
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
+@pytest.mark.parametrize("environment", render.environments())
 def test_helm_lint_strict(chart_tools, applications, environment):
     files = render.value_files(applications[environment])
 
@@ -85,14 +83,14 @@ def test_kube_linter_clean_with_listed_exceptions(rendered, tmp_path, name):
     assert "No lint errors found!" in result.stdout
 
 
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
+@pytest.mark.parametrize("environment", render.environments())
 def test_environment_renders_the_kinds_it_needs(rendered, environment):
     kinds = {d["kind"] for d in rendered[environment].documents}
 
     assert kinds == EXPECTED_KINDS[environment]
 
 
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
+@pytest.mark.parametrize("environment", render.environments())
 def test_every_container_runs_the_digest_pinned_in_image_yaml(rendered, environment):
     pin = render.image_pin(environment)
     images = [
@@ -108,7 +106,7 @@ def test_every_container_runs_the_digest_pinned_in_image_yaml(rendered, environm
 def test_image_tag_is_used_only_without_a_digest(chart_tools):
     values = {"image": {"repository": "registry.test/catalog", "tag": "1.2.3"}}
 
-    deployment = render.render_values(values).one("Deployment")
+    deployment = render.render(values=values).one("Deployment")
 
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.test/catalog:1.2.3"
 
@@ -128,7 +126,7 @@ def test_pod_disruption_budget_only_above_one_replica(chart_tools, values, budge
     if values.get("database", {}).get("engine") == "postgresql":
         values = {**values, "existingSecret": "s", "database": {"engine": "postgresql", "networkPeers": [{}]}}
 
-    result = render.render_values(values)
+    result = render.render(values=values)
 
     budgets = result.of_kind("PodDisruptionBudget")
     assert len(budgets) == (1 if budget else 0)
@@ -137,7 +135,7 @@ def test_pod_disruption_budget_only_above_one_replica(chart_tools, values, budge
         assert render.label_selector_matches(budgets[0]["spec"]["selector"], pods)
 
 
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
+@pytest.mark.parametrize("environment", render.environments())
 def test_pdb_matches_the_environment_replicas(rendered, environment):
     values = yaml.safe_load((render.ENVIRONMENTS / environment / "values.yaml").read_text())
     autoscaling = values.get("autoscaling", {})
@@ -182,7 +180,7 @@ def app_status(tmp_path_factory):
         asyncio.run(Tortoise.close_connections())
 
 
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
+@pytest.mark.parametrize("environment", render.environments())
 def test_probes_hit_routes_the_app_serves(rendered, app_status, environment):
     deployment = rendered[environment].one("Deployment")
     probes = _probes(deployment)
@@ -269,7 +267,7 @@ def test_network_policy_flows_between_release_pods_match(rendered, name):
     ],
 )
 def test_values_typo_fails_naming_the_key(chart_tools, applications, values, named):
-    result = render.render_values(values, *render.value_files(applications["dev"]), check=False)
+    result = render.render(*render.value_files(applications["dev"]), values=values, check=False)
 
     assert result.returncode != 0
     assert "values don't meet the specifications of the schema" in result.stderr
@@ -290,7 +288,7 @@ def test_values_typo_fails_naming_the_key(chart_tools, applications, values, nam
     ],
 )  # fmt: skip
 def test_impossible_combinations_fail_clearly(chart_tools, applications, environment, values, message):
-    result = render.render_values(values, *render.value_files(applications[environment]), check=False)
+    result = render.render(*render.value_files(applications[environment]), values=values, check=False)
 
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
@@ -300,4 +298,4 @@ def test_all_features_values_file_is_valid(rendered):
     kinds = {d["kind"] for d in rendered["all-features"].documents}
 
     assert {"HTTPRoute", "HorizontalPodAutoscaler", "Ingress", "ServiceMonitor", "Job"} <= kinds
-    assert ALL_FEATURES.exists()
+    assert render.ALL_FEATURES.exists()

@@ -4,47 +4,31 @@ reach, and a local registry. Locally a missing podman/buildah skips the tier; CI
 
 from __future__ import annotations
 
-import functools
 import itertools
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import jwt
 import pytest
 
-from apps.catalog.tests.postgres_server import PostgresServer, find_bindir, free_port, throwaway_server
-from apps.catalog.tests.signing import rsa_key
-from tests.conftest import skip_or_fail
-from tests.platform.registry import LocalRegistry
-from tests.platform.toolbox import missing
-
-from .podman import ChartPod, Container, ImageBuild, make_image, podman, session_labels, start, sweep_orphans
+from tests.container.podman import (
+    ChartPod,
+    Container,
+    ImageBuild,
+    dev_pod,
+    make_image,
+    podman,
+    session_labels,
+    start,
+    sweep_orphans,
+)
+from tests.support.postgres import PostgresServer, find_bindir, throwaway_server
+from tests.support.registry import LocalRegistry
+from tests.support.tiers import skip_or_fail
+from tools.cluster.toolbox import free_port, missing
 
 _names = itertools.count()
-
-
-@functools.cache
-def dev_pod() -> ChartPod:
-    """The dev environment's catalog container, read off the chart as ArgoCD renders it."""
-    return ChartPod.from_chart("dev")
-
-
-# The identity provider's key of the staging and prod containers: its public half goes into the
-# Secret the test creates for them, as an operator does.
-SIGNER = "container-issuer"
-
-
-def token_for(env: Mapping[str, str], scope: str = "catalog:read catalog:write") -> str:
-    """A token a container with this environment accepts: its issuer and audience, signed with its
-    HS256 secret where it has one (dev: the chart's dev-only Secret), else with SIGNER's key."""
-    now = int(time.time())
-    claims = {"sub": "alice", "iat": now, "exp": now + 300, "scope": scope}
-    claims |= {"iss": env["CATALOG_JWT_ISSUER"], "aud": env["CATALOG_JWT_AUDIENCE"]}
-    if secret := env.get("CATALOG_JWT_SECRET"):
-        return jwt.encode(claims, secret, algorithm="HS256")
-    return jwt.encode(claims, rsa_key(SIGNER), algorithm="RS256")
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ the catalog image (`ChartPod`), containers that a crashed session cannot leak, a
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -12,9 +13,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
+import jwt
 
-from tests.chart import render
-from tests.platform.toolbox import REPO_ROOT
+from tests.support import render
+from tests.support.signing import rsa_key
+from tools.cluster.toolbox import REPO_ROOT
 
 IMAGE_DIR = REPO_ROOT / "apps" / "catalog" / "image"
 # podman reads this instead of /etc/containers/containers.conf (runc, cgroupfs, no default ulimits).
@@ -282,3 +285,25 @@ def sweep_orphans() -> None:
             if pid.isdigit() and int(pid) != os.getpid() and not Path(f"/proc/{pid}").exists():
                 removal = ["rm", "--force", "--time", "0"] if kind == "container" else ["volume", "rm", "--force"]
                 podman(*removal, ident, check=False)
+
+
+@functools.cache
+def dev_pod() -> ChartPod:
+    """The dev environment's catalog container, read off the chart as ArgoCD renders it."""
+    return ChartPod.from_chart("dev")
+
+
+# The identity provider's key of the staging and prod containers: its public half goes into the
+# Secret the test creates for them, as an operator does.
+SIGNER = "container-issuer"
+
+
+def token_for(env: Mapping[str, str], scope: str = "catalog:read catalog:write") -> str:
+    """A token a container with this environment accepts: its issuer and audience, signed with its
+    HS256 secret where it has one (dev: the chart's dev-only Secret), else with SIGNER's key."""
+    now = int(time.time())
+    claims = {"sub": "alice", "iat": now, "exp": now + 300, "scope": scope}
+    claims |= {"iss": env["CATALOG_JWT_ISSUER"], "aud": env["CATALOG_JWT_AUDIENCE"]}
+    if secret := env.get("CATALOG_JWT_SECRET"):
+        return jwt.encode(claims, secret, algorithm="HS256")
+    return jwt.encode(claims, rsa_key(SIGNER), algorithm="RS256")

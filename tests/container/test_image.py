@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform.toolbox import REPO_ROOT
-
-from .conftest import dev_pod
-from .podman import PODMAN_ENV, ImageBuild, make_image, podman, run_once, session_labels
+from tests.container.podman import PODMAN_ENV, ImageBuild, dev_pod, make_image, podman, run_once, session_labels
+from tools.cluster.toolbox import REPO_ROOT
 
 pytestmark = pytest.mark.container
 

@@ -1,6 +1,6 @@
 """THIS image (the OCI layout `make image` exported) pushed to a local registry, signed with cosign
 and verified: the registry's digest is the digest `make image` printed, so a pin of that digest
-runs exactly what the tests ran. The pipelines' end-to-end test reuses tests/platform/registry.py."""
+runs exactly what the tests ran. The pipelines' end-to-end test reuses tests/support/registry.py."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform.registry import LocalRegistry, cosign_keypair, cosign_sign, cosign_verify, crane, push_layout
-
-from .podman import ImageBuild, podman
+from tests.container.podman import ImageBuild, podman
+from tests.support.registry import LocalRegistry, cosign_keypair, cosign_sign, cosign_verify, crane, push_layout
 
 pytestmark = pytest.mark.container
 

@@ -22,13 +22,12 @@ import httpx
 import pytest
 import yaml
 
-from apps.catalog.tests.postgres_server import PostgresServer, free_port
-from apps.catalog.tests.process.server import _ACK_SETTLE_SECONDS
-from apps.catalog.tests.signing import public_pem
-from tests.chart import render
-
-from .conftest import SIGNER, token_for
-from .podman import ChartPod, Container, ImageBuild, podman, run_once
+from tests.container.podman import SIGNER, ChartPod, Container, ImageBuild, podman, run_once, token_for
+from tests.support import render
+from tests.support.postgres import PostgresServer
+from tests.support.server import ACK_SETTLE_SECONDS
+from tests.support.signing import public_pem
+from tools.cluster.toolbox import free_port
 
 pytestmark = pytest.mark.container
 
@@ -59,7 +58,7 @@ class Deployment:
 
 # Every environment as it ships (dev on SQLite, staging and prod on PostgreSQL with the Secret the
 # operator creates), and dev on PostgreSQL too.
-VARIANTS = [*(pytest.param(env, id=env) for env in render.environment_names()), pytest.param("dev-postgres")]
+VARIANTS = [*(pytest.param(env, id=env) for env in render.environments()), pytest.param("dev-postgres")]
 
 
 @pytest.fixture(params=VARIANTS)
@@ -145,8 +144,8 @@ def test_sigterm_drains_then_exits_cleanly_within_the_grace_period(
     # The kubelet runs preStop first, then SIGTERM; both count against the grace period.
     grace = pod.grace_seconds - pod.prestop_seconds
     # A SIGTERM before Sanic's manager has seen the worker's ack leaves it spinning >30 s and
-    # exiting 1, past any grace period (the process tier found it; see _ACK_SETTLE_SECONDS there).
-    time.sleep(_ACK_SETTLE_SECONDS)
+    # exiting 1, past any grace period (the process tier found it; see ACK_SETTLE_SECONDS there).
+    time.sleep(ACK_SETTLE_SECONDS)
 
     started = time.monotonic()
     container.terminate()

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from tests.conftest import skip_or_fail
-from tests.platform.toolbox import missing
+from tests.support.tiers import skip_or_fail
+from tools.cluster.toolbox import missing
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import yaml
 
-from apps.catalog.tests.postgres_server import free_port
-from apps.catalog.tests.process.server import kill_group
+from tests.support.server import kill_group
+from tools.cluster.toolbox import free_port
 
 START_TIMEOUT_SECONDS = 30.0
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .chart import rule_groups, rules, write_rule_file
-from .promtool_cases import JOB, POD, Phase, promtool_test_file
+from tests.observability.monitoring import rule_groups, rules, write_rule_file
+from tests.observability.promtool_cases import JOB, POD, Phase, promtool_test_file
 
 pytestmark = pytest.mark.static
 

@@ -10,13 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from apps.catalog.tests.conftest import auth
-from apps.catalog.tests.process.server import ServerProcess
-from apps.catalog.tests.process.support import create_product, migrated_sqlite_url, server_env
-
-from .chart import (
+from tests.observability.monitoring import (
     EXTERNAL,
     GRAFANA_BUILTINS,
+    PANELS,
     dashboard,
     panel_queries,
     rule_groups,
@@ -25,7 +22,10 @@ from .chart import (
     substitute,
     write_rule_file,
 )
-from .prometheus import Prometheus
+from tests.observability.prometheus import Prometheus
+from tests.support.process_tier import create_product, migrated_sqlite_url, server_env
+from tests.support.server import ServerProcess
+from tests.support.tokens import auth
 
 pytestmark = pytest.mark.e2e
 
@@ -69,7 +69,8 @@ def test_every_recording_rule_and_dashboard_query_returns_data(prometheus_binary
     rule_file = write_rule_file(groups, tmp_path / "rules.yaml")
     recorded = sorted({rule["record"] for rule in rules(groups, "record")})
     queries = _queries()
-    assert len(queries) >= 15
+    kubelet_and_kube_state = {"CPU by pod", "Memory (working set) by pod", "Container restarts (1h)"}
+    assert {title for title, _ in queries} == PANELS - kubelet_and_kube_state
 
     env = server_env(migrated_sqlite_url(tmp_path), tmp_path / "metrics")
     with ServerProcess(env, workers=2) as server:

@@ -10,18 +10,16 @@ import subprocess
 import pytest
 import yaml
 
-from tests.chart.render import Rendered
-
-from .chart import (
+from tests.observability.monitoring import (
     MONITORING_ON,
     dashboard_config_map,
     matchers,
     panel_queries,
-    render,
     rules,
     selectors,
     substitute,
 )
+from tests.support.render import Rendered, render
 
 pytestmark = pytest.mark.static
 
@@ -41,7 +39,7 @@ def _rule(docs: Rendered) -> dict | None:
     ],
 )
 def test_objects_render_only_when_enabled(helm: None, monitoring: dict | None, rule: bool, board: bool) -> None:
-    docs = render("catalog-dev", {"monitoring": monitoring} if monitoring else None)
+    docs = render(values={"monitoring": monitoring} if monitoring else None, namespace="catalog-dev")
 
     assert (_rule(docs) is not None) is rule
     assert (dashboard_config_map(docs) is not None) is board
@@ -58,7 +56,7 @@ def test_objects_carry_the_labels_from_values(helm: None) -> None:
             },
         }
     }
-    docs = render("catalog-staging", values)
+    docs = render(values=values, namespace="catalog-staging")
     rule, config_map = _rule(docs), dashboard_config_map(docs)
     assert rule is not None
     assert config_map is not None
@@ -72,7 +70,9 @@ def test_objects_carry_the_labels_from_values(helm: None) -> None:
 
 
 def test_default_dashboard_label_is_the_grafana_sidecars(helm: None) -> None:
-    config_map = dashboard_config_map(render("catalog-dev", {"monitoring": {"dashboard": {"enabled": True}}}))
+    config_map = dashboard_config_map(
+        render(values={"monitoring": {"dashboard": {"enabled": True}}}, namespace="catalog-dev")
+    )
 
     assert config_map is not None
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
@@ -81,7 +81,7 @@ def test_default_dashboard_label_is_the_grafana_sidecars(helm: None) -> None:
 def test_rules_and_dashboard_name_what_the_chart_deploys(helm: None) -> None:
     """`job` in the rules is the Service the ServiceMonitor selects (the operator names the job
     after it unless jobLabel is set); `container` is the Deployment's server container."""
-    docs = render("catalog-prod", MONITORING_ON)
+    docs = render(values=MONITORING_ON, namespace="catalog-prod")
     service_monitor = docs.one("ServiceMonitor")
     service = docs.one("Service")
     deployment = docs.one("Deployment")
@@ -115,7 +115,7 @@ def test_rules_and_dashboard_name_what_the_chart_deploys(helm: None) -> None:
 @pytest.mark.parametrize("namespace", ["catalog-dev", "catalog-prod"])
 def test_objects_are_valid_for_the_api_server(kubeconform: list[str], namespace: str) -> None:
     """The PrometheusRule against the installed CRD's schema, the ConfigMap against the core one."""
-    docs = render(namespace, MONITORING_ON)
+    docs = render(values=MONITORING_ON, namespace=namespace)
     objects = [_rule(docs), dashboard_config_map(docs)]
     manifest = "---\n".join(yaml.safe_dump(doc) for doc in objects if doc is not None)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import skip_or_fail
-from tests.platform import processes
-from tests.platform.toolbox import CONTROL_PLANE_BINARIES, REPO_ROOT, missing
+from tests.support.tiers import skip_or_fail
+from tools.cluster import processes
+from tools.cluster.toolbox import CONTROL_PLANE_BINARIES, REPO_ROOT, missing
 
 pytestmark = pytest.mark.cluster
 
@@ -24,8 +24,8 @@ pytestmark = pytest.mark.cluster
 HARNESS = textwrap.dedent(
     """
     import json, os, signal, sys
-    from tests.platform.controlplane import ControlPlane
-    from tests.platform.processes import read_pidfile
+    from tools.cluster.controlplane import ControlPlane
+    from tools.cluster.processes import read_pidfile
     plane = ControlPlane(install_crds=False).start()
     print(json.dumps({"state_dir": str(plane.state_dir), **read_pidfile(plane.state_dir)}), flush=True)
     ending = sys.argv[1]

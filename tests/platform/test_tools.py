@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 
-from tests.conftest import skip_or_fail
-from tests.platform.toolbox import REPO_ROOT, missing, tool
+from tests.support.tiers import skip_or_fail
+from tools.cluster.toolbox import REPO_ROOT, missing, tool
 
 pytestmark = pytest.mark.static
 

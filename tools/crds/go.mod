@@ -1,5 +1,5 @@
 // Upstream modules whose trees hold the CustomResourceDefinitions our manifests use. Nothing here
-// is built: the test harness (tests/platform/crds.py) runs `go mod download -json module@version`
+// is built: the test harness (tools/cluster/crds.py) runs `go mod download -json module@version`
 // for each require line and installs the CRD YAML files from the module cache into the test
 // control plane. Do not run `go mod tidy` here (it would drop these unimported requires).
 module catalog-platform/tools/crds

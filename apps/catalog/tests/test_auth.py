@@ -21,10 +21,10 @@ from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from catalog.app import create_app
-
-from . import signing
-from .conftest import assert_problem, auth, claims, make_token, test_settings
-from .signing import JWKS_KID, jwks_server, public_pem
+from tests.support import signing
+from tests.support.api import assert_problem, test_settings
+from tests.support.signing import JWKS_KID, jwks_server, public_pem
+from tests.support.tokens import auth, claims, make_token
 
 CHALLENGE = 'Bearer realm="catalog"'
 _apps = itertools.count()

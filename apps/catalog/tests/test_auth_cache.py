@@ -14,8 +14,8 @@ import pytest
 from catalog import auth
 from catalog.auth import TokenVerifier
 from catalog.errors import Unauthenticated
-
-from .conftest import claims, make_token, test_settings
+from tests.support.api import test_settings
+from tests.support.tokens import claims, make_token
 
 
 def verifier(**settings: object) -> TokenVerifier:

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import assert_problem, auth
+from tests.support.api import assert_problem
+from tests.support.tokens import auth
 
 
 def write(method: str, product: dict[str, Any]) -> dict[str, Any] | None:

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import assert_problem, auth
+from tests.support.api import assert_problem
+from tests.support.tokens import auth
 
 # 10,000 levels in 20 KB: far below the body limit, far past the JSON parser's recursion limit.
 DEEP_JSON = "[" * 10_000 + "]" * 10_000

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from catalog.products.models import IdempotencyRecord
-
-from .conftest import assert_problem, auth, make_token, served
+from tests.support.api import assert_problem, served
+from tests.support.tokens import auth, make_token
 
 BODY = {"sku": "LAMP-7", "name": "Reading lamp", "category": "lamps", "price": "24.50", "currency": "EUR", "stock": 2}
 

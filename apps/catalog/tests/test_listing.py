@@ -13,7 +13,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from .conftest import assert_problem, auth, served
+from tests.support.api import assert_problem, served
+from tests.support.tokens import auth
 
 Row = dict[str, Any]
 # Lowercase letters only, with repeats: every collation orders them alike and `id` must break ties.

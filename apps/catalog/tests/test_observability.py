@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import auth
+from tests.support.tokens import auth
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 

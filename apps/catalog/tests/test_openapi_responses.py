@@ -14,8 +14,8 @@ import pytest
 from openapi_schema_validator import OAS31Validator, oas31_format_checker
 
 from catalog.observability.db_spans import TracedStatements
-
-from .conftest import PROBLEM_JSON, make_token, served
+from tests.support.api import PROBLEM_JSON, served
+from tests.support.tokens import make_token
 
 UNKNOWN = {"product_id": "00000000-0000-4000-8000-000000000000", "slug": "no-such-category"}
 EMPTY_CATEGORY = "<the seed's empty category>"

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import assert_problem, auth, make_token
+from tests.support.api import assert_problem
+from tests.support.tokens import auth, make_token
 
 
 async def adjust(client: Any, product_id: str, body: dict[str, Any], token: str | None = None) -> Any:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from catalog.money import MINOR_UNITS
-
-from .conftest import assert_problem, auth
+from tests.support.api import assert_problem
+from tests.support.tokens import auth
 
 PLANTED = "planted<value>"  # a string the response must never repeat
 NEW_PRODUCT = {

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from ..conftest import fresh_pg_database
-from ..postgres_server import PostgresServer, find_bindir
-from .server import ServerProcess
-from .support import OtlpReceiver, PostgresRowLock, SqliteWriteLock, migrated_sqlite_url, server_env
+from tests.support.otlp import OtlpReceiver
+from tests.support.postgres import PostgresServer, find_bindir, fresh_pg_database, throwaway_server
+from tests.support.process_tier import PostgresRowLock, SqliteWriteLock, migrated_sqlite_url, server_env
+from tests.support.server import ServerProcess
 
 
 @pytest.fixture
@@ -50,23 +46,14 @@ def own_postgres() -> Iterator[PostgresServer]:
     bindir = find_bindir()
     if bindir is None:
         pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
-    root = Path(tempfile.mkdtemp(prefix="catalog-pg-outage-"))
-    server = PostgresServer(bindir, root)
-    try:
-        yield server.start()
-    finally:
-        with contextlib.suppress(subprocess.SubprocessError):  # the test may have stopped it already
-            server.stop("immediate")
-        shutil.rmtree(root, ignore_errors=True)
+    with throwaway_server(bindir, prefix="catalog-pg-outage-") as server:
+        yield server
 
 
 @pytest.fixture
 def otlp_receiver() -> Iterator[OtlpReceiver]:
-    receiver = OtlpReceiver()
-    try:
+    with OtlpReceiver() as receiver:
         yield receiver
-    finally:
-        receiver.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.pg)])

@@ -8,8 +8,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from .server import run_catalog
-from .support import server_env
+from tests.support.process_tier import server_env
+from tests.support.server import run_catalog
 
 pytestmark = pytest.mark.process
 

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from ..conftest import auth
-from .server import ServerProcess
-from .support import create_product
+from tests.support.process_tier import create_product
+from tests.support.server import ServerProcess
+from tests.support.tokens import auth
 
 pytestmark = pytest.mark.process
 ROUNDS, CLIENTS = 6, 64

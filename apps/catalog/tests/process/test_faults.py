@@ -20,11 +20,11 @@ import httpx
 import pytest
 
 from catalog.health import READY_CHECK_TIMEOUT_SECONDS
-
-from ..conftest import auth
-from ..postgres_server import PostgresServer
-from .server import ServerProcess, run_catalog
-from .support import PROBLEM_JSON, SqliteWriteLock, create_product, server_env, wait_until
+from tests.support.api import PROBLEM_JSON
+from tests.support.postgres import PostgresServer
+from tests.support.process_tier import SqliteWriteLock, create_product, server_env, wait_until
+from tests.support.server import ServerProcess, run_catalog
+from tests.support.tokens import auth
 
 pytestmark = [pytest.mark.process, pytest.mark.pg]
 

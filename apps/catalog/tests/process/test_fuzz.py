@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..conftest import make_token
-from .server import ServerProcess
+from tests.support.server import ServerProcess
+from tests.support.tokens import make_token
 
 pytestmark = pytest.mark.process
 

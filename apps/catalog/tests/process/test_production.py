@@ -18,11 +18,10 @@ import jwt
 import pytest
 
 from catalog.settings import DEV_JWT_SECRET
-
-from ..conftest import AUDIENCE, ISSUER, admin_sql, claims
-from ..postgres_server import PostgresServer
-from ..signing import JWKS_KID, jwks_server, public_pem, rs256
-from .server import ServerProcess, catalog_env, run_catalog
+from tests.support.postgres import PostgresServer, admin_sql
+from tests.support.server import ServerProcess, catalog_env, run_catalog
+from tests.support.signing import JWKS_KID, jwks_server, public_pem, rs256
+from tests.support.tokens import AUDIENCE, ISSUER, claims
 
 pytestmark = [pytest.mark.process, pytest.mark.pg]
 

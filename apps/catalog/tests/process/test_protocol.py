@@ -8,8 +8,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from .server import ServerProcess
-from .support import PROBLEM_JSON
+from tests.support.api import PROBLEM_JSON
+from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.process
 

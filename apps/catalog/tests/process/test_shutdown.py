@@ -10,10 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..conftest import auth
-from ..postgres_server import PostgresServer
-from .server import ServerProcess, run_catalog
-from .support import PROBLEM_JSON, PostgresRowLock, SqliteWriteLock, create_product, scrape, server_env, wait_until
+from tests.support.api import PROBLEM_JSON
+from tests.support.postgres import PostgresServer
+from tests.support.process_tier import PostgresRowLock, SqliteWriteLock, create_product, scrape, server_env, wait_until
+from tests.support.server import ServerProcess, run_catalog
+from tests.support.tokens import auth
 
 pytestmark = pytest.mark.process
 

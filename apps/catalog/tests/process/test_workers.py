@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from ..conftest import auth
-from .server import ServerProcess, metrics_pids
-from .support import PROBLEM_JSON, create_product, scrape
+from tests.support.api import PROBLEM_JSON
+from tests.support.process_tier import create_product, scrape
+from tests.support.server import ServerProcess, metrics_pids
+from tests.support.tokens import auth
 
 pytestmark = pytest.mark.process
 

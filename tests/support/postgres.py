@@ -1,19 +1,27 @@
-"""A throwaway PostgreSQL server for the tests: initdb in a temp dir from the installed server
-binaries, listening on a free loopback port, stopped (and deleted) by the caller."""
+"""A throwaway PostgreSQL server for the tests and the bench: initdb in a temp dir from the installed
+server binaries, listening on a free loopback port, stopped (and deleted) by the caller; and the
+databases the tests create on it."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
+import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import asyncpg
+
+from tools.cluster.toolbox import free_port
+
+_db_names = itertools.count()
 
 
 def find_bindir() -> Path | None:
@@ -27,12 +35,6 @@ def find_bindir() -> Path | None:
         if candidate and (Path(candidate) / "initdb").exists():
             return Path(candidate)
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -106,11 +108,46 @@ class PostgresServer:
 
 @contextlib.contextmanager
 def throwaway_server(bindir: Path, prefix: str) -> Iterator[PostgresServer]:
-    """A server in a fresh temp dir, stopped and removed on exit, whatever happened."""
-    root = Path(tempfile.mkdtemp(prefix=prefix))
-    server = PostgresServer(bindir, root).start()
+    """A server in a fresh temp dir of its own (the postgres user must be able to enter it), stopped
+    and removed on exit whatever happened, also when it failed to start or was stopped already."""
+    server = PostgresServer(bindir, Path(tempfile.mkdtemp(prefix=prefix)))
     try:
-        yield server
+        yield server.start()
     finally:
-        server.stop("immediate")
-        shutil.rmtree(root, ignore_errors=True)
+        with contextlib.suppress(subprocess.SubprocessError):
+            server.stop("immediate")
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
+def admin_url(postgres: PostgresServer | str) -> str:
+    """The maintenance database's URL: TEST_DATABASE_URL as given, or our server's."""
+    return postgres if isinstance(postgres, str) else postgres.url
+
+
+def with_database(url: str, database: str) -> str:
+    return url.rsplit("/", 1)[0] + "/" + database
+
+
+def admin_sql(postgres: PostgresServer | str, *statements: str) -> None:
+    """Run statements (CREATE/DROP DATABASE) on the server's maintenance database."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(admin_url(postgres).replace("postgres://", "postgresql://", 1))
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def fresh_pg_database(postgres: PostgresServer | str, template: str) -> str:
+    """A copy of `template` (CREATE DATABASE ... TEMPLATE, milliseconds); returns its URL."""
+    name = f"catalog_test_{os.getpid()}_{next(_db_names)}"
+    admin_sql(postgres, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return with_database(admin_url(postgres), name)
+
+
+def drop_pg_database(postgres: PostgresServer | str, name: str) -> None:
+    admin_sql(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

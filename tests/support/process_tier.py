@@ -1,32 +1,24 @@
-"""Helpers the process-tier tests share: server environments, products, scrapes, locks and an
-OTLP receiver, all on 127.0.0.1."""
+"""What the process tier (and the e2e tests) do around a live `catalog serve`: its environment, a
+database migrated by the real command, products made through the API, scrapes, polls, trace
+contexts, and database locks held from outside the server."""
 
 from __future__ import annotations
 
 import asyncio
-import gzip
 import secrets
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from prometheus_client.parser import text_string_to_metric_families
 
-from ..conftest import AUDIENCE, ISSUER, TEST_SECRET, auth
-from .server import catalog_env, run_catalog
+from tests.support.server import catalog_env, run_catalog
+from tests.support.tokens import AUDIENCE, ISSUER, TEST_SECRET, auth
 
-PROBLEM_JSON = "application/problem+json"
 PRODUCT_ROUTE = "/v1/products/{product_id}"
 
 
@@ -91,52 +83,6 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
 def traceparent() -> tuple[str, str]:
     trace_id = secrets.token_hex(16)
     return trace_id, f"00-{trace_id}-{secrets.token_hex(8)}-01"
-
-
-class OtlpReceiver:
-    """A tiny OTLP/HTTP trace receiver on 127.0.0.1 that keeps every POST /v1/traces body."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        bodies = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                if self.path == "/v1/traces":
-                    bodies.append(body)
-                reply = ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200 if self.path == "/v1/traces" else 404)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-        self._thread.start()
-
-    def spans(self) -> list[tuple[dict[str, str], Span]]:
-        """(resource attributes, span) for every span received."""
-        found = []
-        for body in self.bodies:
-            request = ExportTraceServiceRequest.FromString(body)
-            for resource_spans in request.resource_spans:
-                resource = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
-                for scope_spans in resource_spans.scope_spans:
-                    found += [(resource, span) for span in scope_spans.spans]
-        return found
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=5)
 
 
 class SqliteWriteLock:

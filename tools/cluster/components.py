@@ -6,8 +6,8 @@ import base64
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.platform.pki import SERVICE_IP, Pki
-from tests.platform.toolbox import tool
+from tools.cluster.pki import SERVICE_IP, Pki
+from tools.cluster.toolbox import tool
 
 ADMISSION_PLUGINS = (
     "NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,DefaultTolerationSeconds,"

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import yaml
 
-from tests.platform.toolbox import REPO_ROOT, run, tool
+from tools.cluster.toolbox import REPO_ROOT, run, tool
 
 CHART = REPO_ROOT / "apps" / "catalog" / "chart"
 ENVIRONMENTS = REPO_ROOT / "environments"
+# Every optional block of the chart on (tests/chart/values).
+ALL_FEATURES = REPO_ROOT / "tests" / "chart" / "values" / "all-features.yaml"
 ARGOCD = ENVIRONMENTS / "argocd"
 POD_KINDS = {"Deployment": ("spec", "template"), "Job": ("spec", "template"), "Pod": ()}
 
@@ -55,24 +57,33 @@ def helm(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[s
     return run([tool("helm"), *args], check=check)
 
 
-def render(*value_files: Path, release: str = "catalog", namespace: str = "catalog-test", check: bool = True):
-    """`helm template` of the chart; returns Rendered, or the failed process when check=False."""
-    args = ["template", release, CHART, "--namespace", namespace]
-    for file in value_files:
-        args += ["--values", file]
-    result = helm(*args, check=check)
+def render(
+    *value_files: Path,
+    values: dict | None = None,
+    release: str = "catalog",
+    namespace: str = "catalog-test",
+    check: bool = True,
+):
+    """`helm template` of the chart with `value_files`, then `values` on top as one more value file;
+    returns Rendered, or helm's failed process when check=False and helm refuses."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as extra:
+        if values is not None:
+            yaml.safe_dump(values, extra)
+            extra.flush()
+            value_files = (*value_files, Path(extra.name))
+        args = ["template", release, CHART, "--namespace", namespace]
+        for file in value_files:
+            args += ["--values", file]
+        result = helm(*args, check=check)
     if result.returncode != 0:
         return result
     documents = [d for d in yaml.safe_load_all(result.stdout) if d]
     return Rendered(result.stdout, documents)
 
 
-def render_values(values: dict, *value_files: Path, namespace: str = "catalog-test", check: bool = True):
-    """`render` with `values` applied last, as one more value file would be."""
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
-        yaml.safe_dump(values, file)
-        file.flush()
-        return render(*value_files, Path(file.name), namespace=namespace, check=check)
+def environments() -> tuple[str, ...]:
+    """The environments: the folders under environments/ that hold a values.yaml, by name."""
+    return tuple(sorted(folder.parent.name for folder in ENVIRONMENTS.glob("*/values.yaml")))
 
 
 @functools.cache
@@ -154,11 +165,6 @@ def render_application(application: dict, namespace: str | None = None) -> Rende
         release=source["helm"]["releaseName"],
         namespace=namespace or application["spec"]["destination"]["namespace"],
     )
-
-
-def environment_names() -> list[str]:
-    """Every environment: a folder of environments/ with its values.yaml."""
-    return sorted(p.parent.name for p in ENVIRONMENTS.glob("*/values.yaml"))
 
 
 def image_pin(environment: str) -> dict:

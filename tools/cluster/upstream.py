@@ -17,8 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.platform.crds import module_dir
-from tests.platform.toolbox import REPO_ROOT, TOOLS_DIR, run, tool
+from tools.cluster.crds import module_dir
+from tools.cluster.toolbox import REPO_ROOT, TOOLS_DIR, run, tool
 
 UPSTREAM_MODULE_DIR = REPO_ROOT / "tools" / "upstream"
 ARTIFACTS_FILE = UPSTREAM_MODULE_DIR / "artifacts.yml"

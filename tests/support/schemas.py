@@ -8,7 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
-from tests.platform.toolbox import REPO_ROOT, TOOLS_DIR, tool
+from tools.cluster.toolbox import REPO_ROOT, TOOLS_DIR, tool
 
 SCHEMA_ROOT = TOOLS_DIR / "schemas"
 # kubeconform fills Group ("v1" for the core group) and ResourceAPIVersion from apiVersion.

@@ -1,6 +1,6 @@
-"""`catalog serve` as a real child process for the process tier: started with a given environment,
-ready when /livez answers and every worker is up, its stdout (JSON log lines) read in a thread,
-stopped with SIGTERM, and its whole process group killed by `close()` whatever happened."""
+"""`catalog serve` as a real child process: an environment scrubbed of the parent's settings, a wait
+until it is ready, and its whole process group killed whatever happened. ServerProcess is the
+process tier's server (stdout JSON log lines read in a thread); the bench's servers share the rest."""
 
 from __future__ import annotations
 
@@ -18,14 +18,14 @@ from typing import Any
 
 import httpx
 
-from ..postgres_server import free_port
+from tools.cluster.toolbox import free_port
 
 # The parent's settings must not leak into a server under test.
 _DROPPED_PREFIXES = ("CATALOG_", "OTEL_", "DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR", "SANIC_")
 START_TIMEOUT_SECONDS = 45.0
 # Sanic's manager polls worker acks every 0.1 s and, until it has seen all of them, a SIGTERM leaves it
 # spinning for 30 s and exiting 1 (sanic/worker/manager.py wait_for_ack): give it a few polls.
-_ACK_SETTLE_SECONDS = 0.5
+ACK_SETTLE_SECONDS = 0.5
 
 
 def catalog_env(**values: str) -> dict[str, str]:
@@ -55,6 +55,30 @@ def run_catalog(*args: str, env: Mapping[str, str], timeout: float = 60.0) -> su
         raise
     kill_group(process)  # nothing should be left; make sure
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def answers(url: str) -> bool:
+    """`url` answers 200 now (a readiness probe: any error is a no)."""
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_ready(
+    process: subprocess.Popen[Any], ready: Callable[[], bool], timeout: float, name: str, tail: Callable[[], str]
+) -> None:
+    """Poll `ready()` until it holds, then give Sanic's manager time to see every worker's ack;
+    fail as soon as the process exits, or after `timeout` seconds, with `tail()` of its output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited {process.returncode} while starting:\n{tail()}")
+        if ready():
+            time.sleep(ACK_SETTLE_SECONDS)
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"{name} not ready within {timeout} s:\n{tail()}")
 
 
 def kill_group(process: subprocess.Popen[Any]) -> None:
@@ -105,28 +129,12 @@ class ServerProcess:
             reader = threading.Thread(target=_read_lines, args=(stream, sink), daemon=True)
             reader.start()
             self._readers.append(reader)
-        self._wait_ready(timeout)
+        wait_ready(self._process, self._ready, timeout, "catalog serve", self.output_tail)
         return self
 
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.poll() is not None:
-                raise RuntimeError(f"catalog serve exited {self.poll()} while starting:\n{self.output_tail()}")
-            if self._workers_ready() >= self.workers and self._livez_answers():
-                time.sleep(_ACK_SETTLE_SECONDS)
-                return
-            time.sleep(0.1)
-        raise TimeoutError(f"catalog serve not ready within {timeout} s:\n{self.output_tail()}")
-
-    def _workers_ready(self) -> int:
-        return sum(1 for line in list(self.stdout) if '"Worker ready [' in line)
-
-    def _livez_answers(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/livez", timeout=1.0).status_code == 200
-        except httpx.HTTPError:
-            return False
+    def _ready(self) -> bool:
+        workers_ready = sum(1 for line in list(self.stdout) if '"Worker ready [' in line)
+        return workers_ready >= self.workers and answers(f"{self.url}/livez")
 
     def poll(self) -> int | None:
         return None if self._process is None else self._process.poll()

@@ -5,23 +5,17 @@ local key and no transparency log (a laptop has none to upload to)."""
 from __future__ import annotations
 
 import os
-import socket
+import subprocess
 import time
 from pathlib import Path
 
 import httpx
 
-from .processes import ProcessGroup
-from .toolbox import run, tool
+from tools.cluster.processes import ProcessGroup
+from tools.cluster.toolbox import free_port, run, tool
 
 # cosign reads the key's password from here; a throwaway key per test needs no secret one.
 _COSIGN_ENV = {**os.environ, "COSIGN_PASSWORD": "test-only"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LocalRegistry:
@@ -29,7 +23,7 @@ class LocalRegistry:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.port = _free_port()
+        self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self._processes = ProcessGroup(root, detached=False)
 
@@ -79,7 +73,7 @@ def cosign_sign(reference: str, key: Path) -> None:
     )
 
 
-def cosign_verify(reference: str, public_key: Path, *, check: bool = True):  # type: ignore[no-untyped-def]
+def cosign_verify(reference: str, public_key: Path, *, check: bool = True) -> subprocess.CompletedProcess[str]:
     return run(
         [
             tool("cosign"),

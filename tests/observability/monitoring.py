@@ -11,12 +11,11 @@ from typing import Any
 import promql_parser
 import yaml
 
-from tests.chart import render as chart_render
-from tests.chart.render import Rendered
-from tests.platform.toolbox import REPO_ROOT
+from tests.support.render import Rendered, environments, render
+from tools.cluster.toolbox import REPO_ROOT
 
 RUNBOOK = REPO_ROOT / "docs" / "runbooks" / "catalog.md"
-NAMESPACES = ("catalog-dev", "catalog-staging", "catalog-prod")
+NAMESPACES = tuple(f"catalog-{environment}" for environment in environments())
 # Every monitoring object on; each test overrides what it is about.
 MONITORING_ON = {
     "monitoring": {
@@ -32,20 +31,21 @@ EXTERNAL = {
     "container_memory_working_set_bytes": "cAdvisor (kubelet)",
     "kube_pod_container_status_restarts_total": "kube-state-metrics",
 }
+# The dashboard's panels that run queries, by title.
+PANELS = {
+    "Availability, 30 days", "Availability error budget left", "Fast enough, 30 days", "Latency error budget left",
+    "Burn rate", "Requests by route and status", "Error ratio (5xx)", "Latency p50 / p95 / p99",
+    "p95 latency by route", "In-flight requests by pod", "Scrape targets up", "Database unavailable (503) by pod",
+    "Stock adjustments by outcome", "CPU by pod", "Memory (working set) by pod", "Container restarts (1h)",
+}  # fmt: skip
 # What Grafana puts in place of its built-in variables before a query reaches Prometheus.
 GRAFANA_BUILTINS = {"__rate_interval": "2m", "__interval": "30s", "__range": "6h"}
 _VARIABLE = re.compile(r"\$(?:\{(\w+)(?::\w+)?\}|(\w+))")
 
 
-def render(namespace: str, values: dict[str, Any] | None = None, check: bool = True) -> Rendered:
-    """`helm template` of the chart into `namespace` with `values` on top of the defaults
-    (tests/chart/render.py; with check=False, helm's failed process instead when it refuses)."""
-    return chart_render.render_values(values or {}, namespace=namespace, check=check)
-
-
 def render_error(namespace: str, values: dict[str, Any]) -> str:
     """helm's error output for values that must be refused (fails if helm renders them)."""
-    result = render(namespace, values, check=False)
+    result = render(values=values, namespace=namespace, check=False)
     assert not isinstance(result, Rendered), f"helm rendered values it should refuse: {values}"
     return result.stderr
 
@@ -54,7 +54,7 @@ def rule_groups(namespace: str, slo: dict[str, Any] | None = None) -> list[dict[
     values = json.loads(json.dumps(MONITORING_ON))
     if slo:
         values["monitoring"]["slo"] = slo
-    return render(namespace, values).one("PrometheusRule")["spec"]["groups"]
+    return render(values=values, namespace=namespace).one("PrometheusRule")["spec"]["groups"]
 
 
 def write_rule_file(groups: list[dict[str, Any]], path: Path) -> Path:
@@ -69,7 +69,7 @@ def rules(groups: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
 
 
 def dashboard(namespace: str = "catalog-prod") -> dict[str, Any]:
-    config_map = dashboard_config_map(render(namespace, MONITORING_ON))
+    config_map = dashboard_config_map(render(values=MONITORING_ON, namespace=namespace))
     assert config_map is not None, "the dashboard ConfigMap did not render"
     return json.loads(config_map["data"]["catalog-overview.json"])
 

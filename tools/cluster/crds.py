@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.platform.toolbox import REPO_ROOT, TOOLS_DIR, go, run
+from tools.cluster.toolbox import REPO_ROOT, TOOLS_DIR, go, run
 
 CRD_MODULE_DIR = REPO_ROOT / "tools" / "crds"
 TOOLS_MODULE_DIR = REPO_ROOT / "tools"

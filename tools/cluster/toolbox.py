@@ -1,9 +1,10 @@
-"""Where the repo's pinned tools and state live, and how a test asks for one."""
+"""Where the repo's pinned tools and state live, how the harness runs one, and a free loopback port."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -47,3 +48,10 @@ def run(args: list[str | Path], **kwargs) -> subprocess.CompletedProcess[str]:
         raise RuntimeError(
             f"{' '.join(map(str, args))} exited {error.returncode}:\n{error.stdout}\n{error.stderr}"
         ) from error
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

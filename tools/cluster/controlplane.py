@@ -1,13 +1,12 @@
-"""A real Kubernetes control plane on 127.0.0.1 for the platform tests: etcd, kube-apiserver
-(Node,RBAC authorization, admission plugins on), kube-controller-manager, kube-scheduler and
-kwok fake nodes. `python -m tests.platform.controlplane up|down|status` drives it by hand."""
+"""A real Kubernetes control plane on 127.0.0.1 for the platform tests and for `make cluster-up`:
+etcd, kube-apiserver (Node,RBAC authorization, admission plugins on), kube-controller-manager,
+kube-scheduler and kwok fake nodes. `python -m tools.cluster.controlplane up|down|status` drives it by hand."""
 
 from __future__ import annotations
 
 import atexit
 import json
 import shutil
-import socket
 import ssl
 import sys
 import tempfile
@@ -17,20 +16,14 @@ from pathlib import Path
 
 import yaml
 
-from tests.platform import components, crds, processes
-from tests.platform.pki import create_pki
-from tests.platform.toolbox import CONTROL_PLANE_BINARIES, TOOLS_DIR, missing, run, tool
+from tools.cluster import components, crds, processes
+from tools.cluster.pki import create_pki
+from tools.cluster.toolbox import CONTROL_PLANE_BINARIES, TOOLS_DIR, free_port, missing, run, tool
 
 STATE_PREFIX = "catalog-controlplane-"
 DETACHED_RECORD = TOOLS_DIR / "cluster.json"
 KUBECONFIG = TOOLS_DIR / "kubeconfig"
 NODE_COUNT = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait(what: str, check, timeout: float, plane: ControlPlane, interval: float = 0.2) -> None:
@@ -61,7 +54,7 @@ class ControlPlane:
         self.state_dir = Path(tempfile.mkdtemp(prefix=STATE_PREFIX))
         self.group = processes.ProcessGroup(self.state_dir, detached=detached)
         self.kubeconfig = self.state_dir / "admin.kubeconfig"
-        self.ports = {name: _free_port() for name in ("etcd", "peer", "apiserver", "kcm", "sched", "kwok")}
+        self.ports = {name: free_port() for name in ("etcd", "peer", "apiserver", "kcm", "sched", "kwok")}
         self.server = f"https://127.0.0.1:{self.ports['apiserver']}"
         self.startup_seconds: dict[str, float] = {}
 
@@ -249,7 +242,7 @@ def _cli(argv: list[str]) -> int:
         up = _detached_running(record)
         print(f"control plane {'up at ' + record['server'] if up else 'down'}")
         return 0 if up else 3
-    print("usage: python -m tests.platform.controlplane up|down|status", file=sys.stderr)
+    print("usage: python -m tools.cluster.controlplane up|down|status", file=sys.stderr)
     return 2
 
 
