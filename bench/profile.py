@@ -1,5 +1,6 @@
 """`python -m bench.profile [ENDPOINT ...]`: py-spy samples every catalog worker while wrk loads one
-endpoint (PostgreSQL, the same settings as `make bench`), then prints where the CPU went: the
+endpoint (PostgreSQL, the production configuration and settings of `make bench`; `--dev` for the
+development one), then prints where the CPU went: the
 functions with the most samples of their own (self) and on the stack (inclusive), in percent.
 
 The collapsed stacks are kept beside the summary (bench/results/profile-<endpoint>.txt and
@@ -20,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench import databases
-from bench.run import CATALOG_ENDPOINTS, ROOT, Bench, Config
+from bench.run import CATALOG_ENDPOINTS, ROOT, Bench, Config, Variant
 
 RESULTS = ROOT / "bench" / "results"
 SAMPLE_RATE = 250  # per second; py-spy's default (100) gives too few samples in a short run
@@ -70,10 +71,10 @@ def summarise(folded: str, top: int = 25) -> str:
     return "\n".join(lines) + "\n"
 
 
-def profile(bench: Bench, endpoint: str, dataset: databases.Dataset) -> Path:
+def profile(bench: Bench, endpoint: str, dataset: databases.Dataset, variant: Variant) -> Path:
     folded = RESULTS / f"profile-{endpoint}.folded"
-    with bench.catalog_server("postgresql", dataset) as (server, scripts):
-        script, args = scripts[endpoint]
+    with bench.catalog_server(variant, "postgresql", dataset) as server:
+        script, args = bench.scripts(dataset)[endpoint]
         argv = [py_spy(), "record", "--pid", str(server.pid), "--subprocesses", "--nonblocking", "--format", "raw"]
         argv += ["--rate", str(SAMPLE_RATE), "--duration", str(round(bench.config.duration)), "--output", str(folded)]
         recorder = subprocess.Popen(  # noqa: S603  # py-spy from the venv, arguments built here
@@ -84,7 +85,7 @@ def profile(bench: Bench, endpoint: str, dataset: databases.Dataset) -> Path:
         )
         try:
             time.sleep(1)  # py-spy attaches to every worker first
-            bench.measure(server, "catalog", "postgresql", dataset.products, endpoint, script, args)
+            bench.measure(server, variant.target, "postgresql", dataset.products, endpoint, script, args, variant.token)
             _, stderr = recorder.communicate(timeout=60)
         finally:
             if recorder.poll() is None:
@@ -94,7 +95,9 @@ def profile(bench: Bench, endpoint: str, dataset: databases.Dataset) -> Path:
         raise RuntimeError(f"py-spy failed ({recorder.returncode}): {stderr}")
     summary = RESULTS / f"profile-{endpoint}.txt"
     run = bench.runs[-1].result
-    head = f"{endpoint}: {run['rps']:.0f} req/s, {run['cpu_ms_per_request']:.2f} worker CPU ms/request\n"
+    head = (
+        f"{endpoint}, {variant.title}: {run['rps']:.0f} req/s, {run['cpu_ms_per_request']:.2f} worker CPU ms/request\n"
+    )
     summary.write_text(head + summarise(folded.read_text()))
     return summary
 
@@ -104,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("endpoints", nargs="*", default=["get"], choices=CATALOG_ENDPOINTS, metavar="ENDPOINT")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds of load per endpoint")
     parser.add_argument("--products", type=int, default=10_000)
+    parser.add_argument("--dev", action="store_true", help="the development configuration (HS256 secret)")
     args = parser.parse_args(argv)
     config = replace(Config(), duration=args.duration, warmup=2.0, products=args.products)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -114,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(databases.stop_postgres, postgres)
         dataset = bench.postgres_dataset(postgres, config.products)
         for endpoint in args.endpoints:
-            summary = profile(bench, endpoint, dataset)
+            summary = profile(bench, endpoint, dataset, bench.dev if args.dev else bench.headline)
             print(summary.read_text())
             print(f"bench.profile: {summary} and {summary.with_suffix('.folded')}")
     return 0
