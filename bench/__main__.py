@@ -55,7 +55,7 @@ def parse(argv: list[str] | None = None) -> Config:
     number(
         "--sampled-ratio",
         float,
-        "one more GET run of the production configuration with traces sampled at this ratio, labelled"
+        "the production configuration once more with traces sampled at this ratio, labelled"
         " catalog-sampled; 0 skips it",
     )
     number("--soak-seconds", float, "GET on the production configuration this long after the run, RSS sampled; 0 skips")
