@@ -55,7 +55,7 @@ test: lint ## Lint, then the whole pytest suite (every tier; CI=true fails on an
 	$(BIN)/pytest
 
 .PHONY: bench
-bench: venv ## Load-test the API beside bare Sanic and raw asyncpg (~7 min; BENCH_QUICK=1 for ~2).
+bench: venv ## Load-test the API beside bare Sanic and raw asyncpg per endpoint (~20 min; BENCH_QUICK=1 for a short check; BENCH_SOAK_SECONDS=300 adds a soak).
 	@command -v wrk >/dev/null || { echo "make: bench needs wrk (apt-get install wrk)" >&2; exit 1; }
 	$(BIN)/python -m bench
 
