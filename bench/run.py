@@ -85,6 +85,7 @@ class Bench:
         self.scale_samples: list[Run] = []  # repeats of the scaling runs, for their median p99
         self.soak: list[dict[str, Any]] = []
         self.phases: dict[str, float] = {}
+        self.started = 0  # catalog servers started so far
         self.work = databases.scratch_dir()
         self.secret = secrets.token_urlsafe(48)
         # The development configuration: `catalog migrate`, `catalog token` and the catalog-dev rows.
@@ -199,7 +200,10 @@ class Bench:
     def catalog_server(self, variant: Variant, database: str, dataset: databases.Dataset) -> Iterator[Server]:
         """`catalog serve` on `dataset` in `variant`'s configuration, with every middleware on."""
         port = free_port()
-        name = f"{variant.target}-{database}-{dataset.products}"
+        # Numbered: the scaling rounds start the same configuration on the same data again, and a
+        # server must not append to another's log or find its Prometheus files.
+        self.started += 1
+        name = f"{variant.target}-{database}-{dataset.products}-{self.started}"
         env = {
             **clean_env(),
             "DATABASE_URL": dataset.url,
