@@ -59,7 +59,7 @@ fuzz: venv ## Schemathesis on SQLite and PostgreSQL with 200 examples per operat
 	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-200} $(BIN)/pytest -m process apps/catalog/tests/process/test_fuzz.py
 
 .PHONY: bench
-bench: venv ## Load-test the API beside bare Sanic and raw asyncpg (~7 min; BENCH_QUICK=1 for ~2).
+bench: venv ## Load-test the API beside bare Sanic and raw asyncpg per endpoint (~20 min; BENCH_QUICK=1 for a short check; BENCH_SOAK_SECONDS=300 adds a soak).
 	@command -v wrk >/dev/null || { echo "make: bench needs wrk (apt-get install wrk)" >&2; exit 1; }
 	$(BIN)/python -m bench
 

@@ -17,7 +17,7 @@ from bench import report
 from bench.run import CATALOG_ENDPOINTS, Config, run
 
 # BENCH_QUICK=1: a small dataset and short runs, to check the harness rather than the service.
-QUICK = {"duration": 3.0, "warmup": 1.0, "products": 1_000, "scale_products": 10_000}
+QUICK = {"duration": 3.0, "warmup": 1.0, "products": 1_000, "scale_products": 10_000, "scale_runs": 1}
 
 
 def _env(name: str, default: object) -> str:
@@ -42,6 +42,7 @@ def parse(argv: list[str] | None = None) -> Config:
     number("--wrk-threads", int)
     number("--products", int)
     number("--scale-products", int, "products of the large PostgreSQL dataset for the list-scaling runs; 0 skips them")
+    number("--scale-runs", int, "rounds of list and list-deep at both sizes; the scaling check compares median p99")
     parser.add_argument(
         "--engines", default=_env("engines", ",".join(base.engines)), help="postgresql,sqlite (comma-separated)"
     )
@@ -54,8 +55,11 @@ def parse(argv: list[str] | None = None) -> Config:
     number(
         "--sampled-ratio",
         float,
-        "one more GET run with traces sampled at this ratio, labelled catalog-sampled; 0 skips it",
+        "the production configuration once more with traces sampled at this ratio, labelled"
+        " catalog-sampled; 0 skips it",
     )
+    number("--soak-seconds", float, "GET on the production configuration this long after the run, RSS sampled; 0 skips")
+    number("--soak-interval", float, "seconds between RSS samples of the soak")
     parser.add_argument(
         "--no-baselines", action="store_true", help="skip the ceiling and floor runs (iterating on the catalog)"
     )
@@ -72,6 +76,8 @@ def parse(argv: list[str] | None = None) -> Config:
         parser.error(f"--endpoints: use a comma-separated subset of {','.join(CATALOG_ENDPOINTS)}")
     if not 0 <= args.sampled_ratio <= 1:
         parser.error("--sampled-ratio must be between 0 and 1")
+    if args.scale_runs < 1 or args.soak_interval <= 0 or args.soak_seconds < 0:
+        parser.error("--scale-runs must be at least 1, --soak-interval above 0, --soak-seconds 0 or more")
     if args.connections < args.wrk_threads:
         parser.error("--connections must be at least --wrk-threads")
     return Config(
@@ -86,6 +92,9 @@ def parse(argv: list[str] | None = None) -> Config:
         pool_max=args.pool_max,
         endpoints=endpoints,
         sampled_ratio=args.sampled_ratio,
+        scale_runs=args.scale_runs,
+        soak_seconds=args.soak_seconds,
+        soak_interval=args.soak_interval,
         baselines=not args.no_baselines,
         output=args.output,
     )

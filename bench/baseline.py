@@ -1,27 +1,69 @@
-"""The two reference servers the catalog is measured against, with no middleware at all: bare Sanic
-returning a fixed JSON body (the framework ceiling) and bare Sanic doing the catalog's point read
-with raw asyncpg (the database floor). Run as `python -m bench.baseline MODE PORT WORKERS [DSN]`."""
+"""The reference servers the catalog is measured against, with no middleware at all: bare Sanic
+returning a fixed JSON body (the framework ceiling) and bare Sanic doing each benched endpoint's
+database work with raw asyncpg (the floor of that endpoint). Run as
+`python -m bench.baseline MODE PORT WORKERS [DSN POOL_MAX]`.
+
+The floor sends the statements the catalog sends, one for one (read off PostgreSQL's statement log
+with `log_statement = all`), on a pool with the catalog's settings, and answers with the catalog's
+JSON shape, so an endpoint's `x floor` is what the service's own layers cost: validation, auth,
+logging, metrics, tracing and the ORM. It validates nothing and handles no error beyond what the
+bench's requests can meet. Where its SQL differs from the catalog's, the comment says why.
+"""
 
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json
 
-# The catalog's GET by id (`select_related("category")`) as one statement.
-POINT_READ = """
-SELECT p.id, p.sku, p.name, p.description, c.slug AS category, p.price_units, p.currency, p.stock,
-       p.status, p.version, p.created_at, p.updated_at
-FROM products p JOIN categories c ON c.id = p.category_id
-WHERE p.id = $1
-"""
+# The API's cursor format, through the service's own codec (pure functions), so a deep page is the same page.
+from catalog.products.pagination import decode_cursor, encode_cursor
+
+_PRODUCT_COLUMNS = (
+    "p.id, p.sku, p.name, p.description, c.slug AS category, p.price_units, p.currency, p.stock,"
+    " p.status, p.version, p.created_at, p.updated_at"
+)
+# GET by id: the catalog's statement without p.category_id (read, never sent back).
+POINT_READ = f"SELECT {_PRODUCT_COLUMNS} FROM products p JOIN categories c ON c.id = p.category_id WHERE p.id = $1"  # noqa: S608  # nosec B608  # constant text
+# A page by category in the default order (name, id), one row more than the page to know whether
+# another follows, after a cursor or not. The catalog's (the ORM's select_related) reads the
+# category's six columns where the floor reads its slug alone (the body needs nothing else), and
+# binds the cursor's name three times where the floor binds it once; the plan is the same.
+_PAGE = (
+    f"SELECT {_PRODUCT_COLUMNS} FROM products p LEFT OUTER JOIN categories c ON c.id = p.category_id"  # noqa: S608  # nosec B608  # constant text
+    " WHERE p.category_id = (SELECT id FROM categories WHERE slug = $1) {after}"
+    " ORDER BY p.name, p.id LIMIT $2"
+)
+FIRST_PAGE = _PAGE.format(after="")
+# The redundant `name >= $3` lets the (category_id, name, id) index start at the cursor, as in the catalog.
+PAGE_AFTER = _PAGE.format(after="AND p.name >= $3 AND (p.name > $3 OR (p.name = $3 AND p.id > $4))")
+# POST /v1/products: the category looked up by slug outside the transaction, then the product and
+# its first ledger row in one (BEGIN and COMMIT are asyncpg's transaction), ids and times made here.
+CATEGORY_ID = "SELECT id FROM categories WHERE slug = $1 LIMIT 1"
+INSERT_PRODUCT = (
+    "INSERT INTO products (id, sku, name, description, price_units, currency, stock, status, version,"
+    " created_at, updated_at, category_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+)
+INSERT_MOVEMENT = (
+    "INSERT INTO stock_movements (delta, reason, resulting_stock, actor, created_at, product_id)"
+    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+)
+# POST /v1/products/{id}/stock, in one transaction: the conditional update (a positive delta, as
+# the bench sends, is bounded above), the stock it left (re-read, as the catalog does; an
+# `UPDATE ... RETURNING stock` would save this round trip in both), then the ledger row.
+ADD_STOCK = (
+    "UPDATE products SET stock = stock + $1, version = version + 1, updated_at = $2 WHERE id = $3 AND stock <= $4"
+)
+READ_STOCK = "SELECT stock FROM products WHERE id = $1 LIMIT 1"
+MAX_STOCK = 1_000_000_000
 PRICE_SCALE = Decimal(10_000)
+LIST_LIMIT = 20
 # A product body of the catalog's shape and size.
 FIXED_BODY = {
     "id": "4f1c2b9e-8d53-4a57-9a36-0d8f2b7c1e42",
@@ -94,7 +136,65 @@ def create_app(mode: str, dsn: str | None, pool_max: int) -> Sanic:
         row = await request.app.ctx.pool.fetchrow(POINT_READ, product_id)
         if row is None:
             return json({"detail": "not found"}, status=404)
-        return json(product_body(row))
+        return json(product_body(row), headers={"ETag": f'"v{row["version"]}"'})
+
+    @app.get("/v1/products")
+    async def list_page(request: Request) -> HTTPResponse:
+        category = request.args.get("category")
+        limit = int(request.args.get("limit", LIST_LIMIT))
+        cursor = request.args.get("cursor")
+        pool = request.app.ctx.pool
+        if cursor is None:
+            rows = await pool.fetch(FIRST_PAGE, category, limit + 1)
+        else:
+            name, row_id = decode_cursor(cursor, "name")
+            rows = await pool.fetch(PAGE_AFTER, category, limit + 1, name, UUID(row_id))
+        page = rows[:limit]
+        next_cursor = encode_cursor("name", page[-1]["name"], page[-1]["id"]) if len(rows) > limit else None
+        return json({"items": [product_body(row) for row in page], "next_cursor": next_cursor})
+
+    @app.post("/v1/products")
+    async def create(request: Request) -> HTTPResponse:
+        data = request.json
+        now = datetime.now(UTC)
+        product_id = uuid4()
+        units = int(Decimal(data["price"]) * PRICE_SCALE)
+        stock, status, description = data.get("stock", 0), data.get("status", "draft"), data.get("description", "")
+        async with request.app.ctx.pool.acquire() as connection:
+            category_id = await connection.fetchval(CATEGORY_ID, data["category"])
+            try:
+                async with connection.transaction():
+                    await connection.execute(
+                        INSERT_PRODUCT, product_id, data["sku"], data["name"], description, units,
+                        data["currency"], stock, status, 1, now, now, category_id,
+                    )  # fmt: skip
+                    if stock:
+                        await connection.fetchval(
+                            INSERT_MOVEMENT, stock, "initial stock", stock, "bench", now, product_id
+                        )
+            except asyncpg.UniqueViolationError:
+                return json({"detail": "sku taken"}, status=409)
+        row = {
+            "id": product_id, "sku": data["sku"], "name": data["name"], "description": description,
+            "category": data["category"], "price_units": units, "currency": data["currency"], "stock": stock,
+            "status": status, "version": 1, "created_at": now, "updated_at": now,
+        }  # fmt: skip
+        headers = {"ETag": '"v1"', "Location": f"/v1/products/{product_id}"}
+        return json(product_body(row), status=201, headers=headers)
+
+    @app.post("/v1/products/<product_id:uuid>/stock")
+    async def add_stock(request: Request, product_id: UUID) -> HTTPResponse:
+        data = request.json
+        delta, reason = data["delta"], data["reason"]
+        now = datetime.now(UTC)
+        async with request.app.ctx.pool.acquire() as connection, connection.transaction():
+            updated = await connection.execute(ADD_STOCK, delta, now, product_id, MAX_STOCK - delta)
+            stock = await connection.fetchval(READ_STOCK, product_id)
+            if stock is None or updated == "UPDATE 0":
+                return json({"detail": "not found or above the maximum"}, status=404 if stock is None else 409)
+            movement_id = await connection.fetchval(INSERT_MOVEMENT, delta, reason, stock, "bench", now, product_id)
+        body = {"id": movement_id, "delta": delta, "reason": reason, "resulting_stock": stock, "actor": "bench"}
+        return json({**body, "created_at": now.isoformat()}, status=201)
 
     return app
 

@@ -17,11 +17,16 @@ import pytest
 from tests.support.postgres import find_bindir
 
 ROOT = Path(__file__).resolve().parents[2]
+ENDPOINTS = ("get", "list", "list-deep", "create", "stock")
+SMALL, LARGE = 200, 400
 EXPECTED_ROWS = {
-    ("ceiling", "none", "get"),
-    ("floor", "postgresql", "get"),
-    *(("catalog", "postgresql", e) for e in ("get", "list", "list-deep", "create", "stock")),
-    ("catalog-sampled", "postgresql", "get"),
+    ("ceiling", "none", 0, "get"),
+    *(("floor", "postgresql", SMALL, e) for e in ENDPOINTS),
+    *(("catalog-production", "postgresql", SMALL, e) for e in ENDPOINTS),
+    *(("catalog-dev", "postgresql", SMALL, e) for e in ENDPOINTS),
+    *(("catalog-sampled", "postgresql", SMALL, e) for e in ENDPOINTS),
+    # The scaling runs: the page endpoints on the larger dataset, beside their floors there.
+    *((target, "postgresql", LARGE, e) for target in ("floor", "catalog-production") for e in ("list", "list-deep")),
 }
 MARKER = "BENCH_SMOKE_RUN"
 
@@ -49,14 +54,15 @@ def test_bench_quick_run_measures_every_row_and_leaves_nothing_running(tmp_path:
         pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
     output = tmp_path / "result.json"
     marker = f"{MARKER}={secrets.token_hex(8)}"
-    argv = [sys.executable, "-m", "bench", "--engines", "postgresql", "--products", "200", "--scale-products", "0"]
+    argv = [sys.executable, "-m", "bench", "--engines", "postgresql", "--products", str(SMALL)]
+    argv += ["--scale-products", str(LARGE), "--scale-runs", "1", "--soak-seconds", "2", "--soak-interval", "1"]
     argv += ["--duration", "1", "--warmup", "0", "--connections", "8", "--output", str(output)]
     env = {**os.environ, MARKER: marker.split("=", 1)[1]}
     process = subprocess.Popen(
         argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
     try:
-        out, _ = process.communicate(timeout=150)
+        out, _ = process.communicate(timeout=300)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
@@ -64,7 +70,7 @@ def test_bench_quick_run_measures_every_row_and_leaves_nothing_running(tmp_path:
 
     assert process.returncode == 0, out
     result = json.loads(output.read_text())
-    rows = {(r["target"], r["database"], r["endpoint"]): r for r in result["rows"]}
+    rows = {(r["target"], r["database"], r["products"], r["endpoint"]): r for r in result["rows"]}
     assert set(rows) == EXPECTED_ROWS
     for key, row in rows.items():
         assert row["requests"] > 0, key
@@ -73,7 +79,19 @@ def test_bench_quick_run_measures_every_row_and_leaves_nothing_running(tmp_path:
         assert row["rss_mib_per_worker"], key
         if row["target"].startswith("catalog"):
             assert row["vs_ceiling"] > 0, key
+            # Against the floor of the row's own endpoint, by req/s and by CPU.
             assert row["vs_floor"] > 0, key
+            assert row["vs_floor_cpu"] > 0, key
+            assert row["floor_products"] == row["products"], key
+    goals = {g["goal"].split(",")[0]: g for g in result["goals"] if "floor" in g["goal"]}
+    assert set(goals) == set(ENDPOINTS), result["goals"]
+    assert result["settings"]["production"]["env"]["CATALOG_ENV"] == "production"
+    assert set(result["scaling"]) == {"list", "list-deep"}
+    assert all(s["ratio"] > 0 for s in result["scaling"].values()), result["scaling"]
+    assert set(result["rss_mib_max_per_worker"]) == {str(SMALL), str(LARGE)}
+    assert result["soak"]["slices"], result["soak"]
+    assert result["soak"]["errors"] == 0, result["soak"]
+    assert result["soak"]["worst_growth"] is not None
     assert result["otlp_exports"]["requests"] > 0, "tracing exported nothing to the sink"
     assert output.with_suffix(".md").is_file()
     assert _processes_with(marker) == []
