@@ -43,6 +43,7 @@ class Platform:
     converged: bool = False
     # The session's `molecule test`: its converge and idempotence runs, read per role by test_site.
     molecule: MoleculeRun | None = None
+    failed: str = ""
 
     @property
     def kubeconfig(self) -> Path:
@@ -58,12 +59,16 @@ class Platform:
 
     def converge(self) -> MoleculeRun:
         """`molecule test` the first time; `molecule converge` after a teardown. Fails unless
-        site.yml converged; an idempotence or verify failure is left to the tests that read it."""
+        site.yml converged (and, once it failed, at once for every later test); an idempotence or
+        verify failure is left to the tests that read it."""
+        assert not self.failed, self.failed
         run = run_molecule("converge" if self.molecule else "test", kubeconfig=self.kubeconfig, workdir=self.workdir)
         self.runs.append(run)
         self.molecule = self.molecule or run
-        assert run.converges, run.explain()
-        assert run.converges[0].returncode == 0, run.converges[0].explain() + "\n" + run.explain()
+        if not run.converges or run.converges[0].returncode != 0:
+            self.failed = "site.yml did not converge:\n" + "\n".join(step.explain() for step in run.steps)
+            self.failed += "\n" + run.explain()
+        assert not self.failed, self.failed
         self.converged = True
         return run
 
