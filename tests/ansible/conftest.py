@@ -1,8 +1,10 @@
 """The Ansible tier: a control plane of its own (no CRDs preinstalled, as a fresh Docker Desktop
-cluster has none), on which `site.yml -i inventories/ci` converges once per session.
+cluster has none), on which the Molecule scenario (molecule/default) runs once per session:
+`molecule test` converges `site.yml -i inventories/ci`, converges again (idempotence) and verifies.
 
 Tests that need the converged platform take `converged`; the teardown test takes it down and
-marks it so, and the next test that needs it converges again, so no test depends on file order."""
+marks it so, and the next test that needs it converges again (`molecule converge`), so no test
+depends on file order. The teardown test comes last in its file, so a full run converges once."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ansible.playbook import PlaybookRun, run_playbook
+from tests.ansible.playbook import MoleculeRun, PlaybookRun, run_molecule, run_playbook
 from tests.support.tiers import skip_or_fail
 from tools.cluster.controlplane import ControlPlane
 from tools.cluster.toolbox import CONTROL_PLANE_BINARIES, missing, run, tool
@@ -36,8 +38,12 @@ CLUSTER_SCOPED = (
 @dataclass
 class Platform:
     plane: ControlPlane
-    runs: list[PlaybookRun] = field(default_factory=list)
+    workdir: Path
+    runs: list[PlaybookRun | MoleculeRun] = field(default_factory=list)
     converged: bool = False
+    # The session's `molecule test`: its converge and idempotence runs, read per role by test_site.
+    molecule: MoleculeRun | None = None
+    failed: str = ""
 
     @property
     def kubeconfig(self) -> Path:
@@ -51,9 +57,18 @@ class Platform:
         self.runs.append(run)
         return run
 
-    def converge(self) -> PlaybookRun:
-        run = self.playbook("site.yml")
-        assert run.returncode == 0, run.explain()
+    def converge(self) -> MoleculeRun:
+        """`molecule test` the first time; `molecule converge` after a teardown. Fails unless
+        site.yml converged (and, once it failed, at once for every later test); an idempotence or
+        verify failure is left to the tests that read it."""
+        assert not self.failed, self.failed
+        run = run_molecule("converge" if self.molecule else "test", kubeconfig=self.kubeconfig, workdir=self.workdir)
+        self.runs.append(run)
+        self.molecule = self.molecule or run
+        if not run.converges or run.converges[0].returncode != 0:
+            self.failed = "site.yml did not converge:\n" + "\n".join(step.explain() for step in run.steps)
+            self.failed += "\n" + run.explain()
+        assert not self.failed, self.failed
         self.converged = True
         return run
 
@@ -76,7 +91,7 @@ class Platform:
 
 
 @pytest.fixture(scope="session")
-def platform():
+def platform(tmp_path_factory):
     """A dedicated control plane and the upstream artifacts the ci inventory installs."""
     absent = missing([*CONTROL_PLANE_BINARIES, "helm", "kustomize", "cosign"])
     if absent:
@@ -86,31 +101,10 @@ def platform():
     assemble()
     plane = ControlPlane(install_crds=False).start()
     try:
-        plane.apply(_static_volumes())
-        yield Platform(plane)
+        yield Platform(plane, workdir=tmp_path_factory.mktemp("molecule"))
     finally:
         survivors = plane.stop()
         assert not survivors, f"control-plane processes survived the session: {survivors}"
-
-
-def _static_volumes(count: int = 12, size: str = "50Gi") -> list[dict]:
-    """Volumes for the default class, as Docker Desktop's hostpath provisioner would make them:
-    the control plane's own binder then binds the platform's claims (the registry's, Loki's), so
-    their pods schedule. Enough for two converges: teardown leaves a bound volume Released."""
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": f"kwok-volume-{index}"},
-            "spec": {
-                "capacity": {"storage": size},
-                "accessModes": ["ReadWriteOnce"],
-                "storageClassName": "standard",
-                "hostPath": {"path": f"/var/lib/kwok-volumes/{index}"},
-            },
-        }
-        for index in range(count)
-    ]
 
 
 @pytest.fixture(scope="session")
@@ -122,11 +116,12 @@ def before_site(platform) -> dict[str, set[str]]:
 
 @pytest.fixture
 def converged(platform, before_site) -> Platform:
-    """The platform after `ansible-playbook site.yml -i inventories/ci` (converged once, again
-    only after a teardown)."""
+    """The platform after `ansible-playbook site.yml -i inventories/ci`, run by Molecule (converged
+    once, again only after a teardown)."""
     if not platform.converged:
-        first = platform.converge()
-        print(f"\nsite.yml converged in {first.seconds} s ({first.total('changed')} changed tasks)")
+        run = platform.converge()
+        changed = [step.total("changed") for step in run.converges]
+        print(f"\nmolecule converged in {run.seconds} s (changed tasks per site.yml run: {changed})")
     return platform
 
 

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.ansible.playbook import ANSIBLE_BIN
+from tests.support import render
 from tools.cluster.toolbox import REPO_ROOT, TOOLS_DIR, run, tool
 
 ROLES = REPO_ROOT / "roles"
@@ -246,8 +247,8 @@ def test_policy_image_glob_selects_only_catalog_images(converged, image, checked
 
 
 def _bootstrap_expected() -> list[dict]:
-    """environments/argocd as the pinned kustomize builds it, with the ci inventory's repo URL."""
-    objects = list(yaml.safe_load_all(run([tool("kustomize"), "build", REPO_ROOT / "environments" / "argocd"]).stdout))
+    """bootstrap/argocd as the pinned kustomize builds it, with the ci inventory's repo URL."""
+    objects = list(render.argocd_documents())
     inventory = yaml.safe_load((REPO_ROOT / "inventories" / "ci" / "group_vars" / "all.yml").read_text())
     override = inventory.get("argocd_repo_url")
     if override:
@@ -341,9 +342,7 @@ def test_argocd_role_renders_repo_url_and_credentials(tmp_path, repo_url, token)
     )
     shown = json.loads(result.stdout)["plays"][0]["tasks"][-1]["hosts"]["localhost"]["msg"]
 
-    literal = _repo_url(
-        list(yaml.safe_load_all(run([tool("kustomize"), "build", REPO_ROOT / "environments/argocd"]).stdout))
-    )
+    literal = _repo_url(list(render.argocd_documents()))
     url = repo_url or literal
     project = next(o for o in shown["objects"] if o["kind"] == "AppProject")
     appset = next(o for o in shown["objects"] if o["kind"] == "ApplicationSet")

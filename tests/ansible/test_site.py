@@ -1,6 +1,8 @@
-"""`ansible-playbook site.yml -i inventories/ci` on the test control plane: it converges, a second
-run and a check-mode run change nothing, the preflight refuses a foreign context without touching
-the cluster, and teardown removes what site.yml created and nothing else."""
+"""`ansible-playbook site.yml -i inventories/ci` on the test control plane, driven by `molecule test`:
+the scenario passes (converge, idempotence, verify), the first converge changes every role that
+writes to the cluster and the second changes nothing, a check-mode run changes nothing, the
+preflight refuses a foreign context without touching the cluster, and teardown removes what site.yml
+created and nothing else."""
 
 from __future__ import annotations
 
@@ -8,12 +10,52 @@ import pytest
 import yaml
 
 from tests.ansible import namespaces_role
+from tools.cluster.toolbox import REPO_ROOT
 
 pytestmark = pytest.mark.cluster
 
+ROLES = sorted(p.name for p in (REPO_ROOT / "roles").iterdir() if p.is_dir())
+# Every role but these must change something on a fresh cluster (kubernetes.core's integration
+# targets assert the same pair: changed, then not changed). preflight only reads; kustomize_manifest
+# writes local scratch (.tools/cache) that an earlier session may have left in place.
+CHANGING_ROLES = sorted(set(ROLES) - {"preflight", "kustomize_manifest"})
 
-def test_a_second_run_changes_nothing(converged):
-    again = converged.playbook("site.yml")
+
+def test_molecule_test_passes_prepare_converge_idempotence_verify(converged):
+    run = converged.molecule
+    imported = [
+        entry["ansible.builtin.import_playbook"] for entry in yaml.safe_load((REPO_ROOT / "site.yml").read_text())
+    ]
+    site = [play["name"] for path in imported for play in yaml.safe_load((REPO_ROOT / path).read_text())]
+
+    assert run.returncode == 0, run.explain()
+    assert [step.plays for step in run.steps] == [["Prepare"], site, site, ["Verify"]], run.explain()
+    verified = run.step("Verify")
+    assert verified.total("changed") == 0, verified.explain()
+    assert set(CHANGING_ROLES) <= verified.roles, verified.explain()
+
+
+@pytest.mark.parametrize("role", CHANGING_ROLES)
+def test_first_converge_changes_the_role(converged, role):
+    first = converged.molecule.converges[0]
+
+    assert role in first.roles, first.explain()
+    assert first.changed_by_role[role] > 0, first.explain()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_second_converge_changes_nothing_in_the_role(converged, role):
+    assert len(converged.molecule.converges) == 2, converged.molecule.explain()
+    second = converged.molecule.converges[1]
+
+    assert role in second.roles, second.explain()
+    assert second.changed_by_role[role] == 0, [label for label in second.changed if f": {role} : " in label]
+
+
+def test_a_second_converge_changes_nothing(converged):
+    assert len(converged.molecule.converges) == 2, converged.molecule.explain()
+    again = converged.molecule.converges[1]
+
     assert again.returncode == 0, again.explain()
     assert again.total("changed") == 0, again.explain()
     assert again.total("ok") > 0, again.explain()
@@ -82,38 +124,6 @@ def test_preflight_refuses_a_tool_below_its_minimum_without_touching_the_cluster
     assert _namespace_versions(platform) == namespaces
 
 
-def test_teardown_removes_what_site_created_and_nothing_else(converged, before_site):
-    # Someone else's objects: a namespace and a ClusterRole site.yml did not create.
-    theirs = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "someone-elses"}},
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": "someone-elses-reader"},
-            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
-        },
-    ]
-    converged.plane.apply(theirs)
-    try:
-        removed = converged.playbook("playbooks/teardown.yml")
-        converged.converged = False
-        assert removed.returncode == 0, removed.explain()
-
-        after = converged.cluster_snapshot()
-        expected = {kind: set(names) for kind, names in before_site.items()}
-        expected["namespaces"].add("someone-elses")
-        expected["clusterroles"].add("someone-elses-reader")
-        assert after == expected
-        assert converged.helm_releases() == []
-
-        again = converged.playbook("playbooks/teardown.yml")
-        assert again.returncode == 0, again.explain()
-        assert again.total("changed") == 0, again.explain()
-    finally:
-        converged.kubectl("delete", "namespace", "someone-elses", "--wait=false", check=False)
-        converged.kubectl("delete", "clusterrole", "someone-elses-reader", check=False)
-
-
 # What the platform may reserve on a laptop: Docker Desktop's default VM is half the host's CPUs
 # and up to 8 GiB; the catalog environments need room beside the platform.
 LAPTOP_REQUESTS = {"cpu": 3.0, "memory": 6 * 2**30}
@@ -176,3 +186,36 @@ def test_every_platform_container_has_requests_and_limits_and_the_total_fits_a_l
     )
     for resource, budget in LAPTOP_REQUESTS.items():
         assert totals["requests"][resource] <= budget, (resource, totals)
+
+
+# Last: it takes the platform down (a test after it that needs the platform converges again).
+def test_teardown_removes_what_site_created_and_nothing_else(converged, before_site):
+    # Someone else's objects: a namespace and a ClusterRole site.yml did not create.
+    theirs = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "someone-elses"}},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "someone-elses-reader"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
+        },
+    ]
+    converged.plane.apply(theirs)
+    try:
+        removed = converged.playbook("playbooks/teardown.yml")
+        converged.converged = False
+        assert removed.returncode == 0, removed.explain()
+
+        after = converged.cluster_snapshot()
+        expected = {kind: set(names) for kind, names in before_site.items()}
+        expected["namespaces"].add("someone-elses")
+        expected["clusterroles"].add("someone-elses-reader")
+        assert after == expected
+        assert converged.helm_releases() == []
+
+        again = converged.playbook("playbooks/teardown.yml")
+        assert again.returncode == 0, again.explain()
+        assert again.total("changed") == 0, again.explain()
+    finally:
+        converged.kubectl("delete", "namespace", "someone-elses", "--wait=false", check=False)
+        converged.kubectl("delete", "clusterrole", "someone-elses-reader", check=False)

@@ -1,5 +1,5 @@
 """Render the catalog chart the way ArgoCD would: the Applications come from the ApplicationSet in
-environments/argocd (its Go templates run through helm's engine, the same text/template + sprig),
+bootstrap/argocd (its Go templates run through helm's engine, the same text/template + sprig),
 and each environment is `helm template` of the chart path with the value files that Application names."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ CHART = REPO_ROOT / "apps" / "catalog" / "chart"
 ENVIRONMENTS = REPO_ROOT / "environments"
 # Every optional block of the chart on (tests/chart/values).
 ALL_FEATURES = REPO_ROOT / "tests" / "chart" / "values" / "all-features.yaml"
-ARGOCD = ENVIRONMENTS / "argocd"
+ARGOCD = REPO_ROOT / "bootstrap" / "argocd"
 POD_KINDS = {"Deployment": ("spec", "template"), "Job": ("spec", "template"), "Pod": ()}
 
 
@@ -88,7 +88,7 @@ def environments() -> tuple[str, ...]:
 
 @functools.cache
 def argocd_documents() -> tuple[dict, ...]:
-    """`kustomize build environments/argocd`: what the argocd role applies."""
+    """`kustomize build bootstrap/argocd`: what the argocd role applies."""
     built = run([tool("kustomize"), "build", ARGOCD]).stdout
     return tuple(d for d in yaml.safe_load_all(built) if d)
 
@@ -99,11 +99,12 @@ def argocd_object(kind: str) -> dict:
 
 
 def generated_directories(appset: dict) -> list[Path]:
-    """The folders the git directory generator yields, from its own include/exclude paths."""
+    """The folders the git directory generator yields, from its own include/exclude paths, among
+    every folder two levels down (so a pattern wider than environments/* shows up)."""
     (generator,) = appset["spec"]["generators"]
     rules = generator["git"]["directories"]
     found = []
-    for folder in sorted(p for p in REPO_ROOT.glob("environments/*") if p.is_dir()):
+    for folder in sorted(p for p in REPO_ROOT.glob("[!.]*/*") if p.is_dir()):
         relative = folder.relative_to(REPO_ROOT).as_posix()
         matches = [rule for rule in rules if fnmatch(relative, rule["path"])]
         if matches and not any(rule.get("exclude") for rule in matches):
