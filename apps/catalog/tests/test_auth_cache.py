@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import time
 from collections.abc import Callable
 
@@ -34,7 +35,7 @@ def with_payload_of(token: str, **overrides: object) -> str:
     return f"{header}.{payload}.{signature}"
 
 
-async def test_auth_cache_refuses_a_cached_token_once_it_expires():
+async def test_auth_cache_refuses_a_cached_token_once_it_expires(caplog: pytest.LogCaptureFixture):
     tokens = verifier(jwt_leeway_seconds=0)
     expires = int(time.time()) + 2
     token = make_token(exp=expires)
@@ -43,8 +44,11 @@ async def test_auth_cache_refuses_a_cached_token_once_it_expires():
     assert cached(tokens) == 1
     await asyncio.sleep(expires - time.time() + 0.05)
 
-    with pytest.raises(Unauthenticated, match="expired"):
+    caplog.set_level(logging.INFO, logger="catalog.auth")
+    with pytest.raises(Unauthenticated, match=r"^Invalid token$"):
         await tokens.verify(token)
+    # The client is told only "Invalid token"; why is in the log.
+    assert [r.getMessage() for r in caplog.records] == ["token refused: Signature has expired"]
 
 
 async def test_auth_cache_does_not_keep_a_token_accepted_only_by_the_leeway():
