@@ -33,6 +33,11 @@ VERSION_CASES = [
     ("kube-controller-manager", ["--version"], "kubernetes", "k8s.io/kubernetes"),
     ("kube-scheduler", ["--version"], "kubernetes", "k8s.io/kubernetes"),
     ("kubectl", ["version", "--client"], "kubernetes", "k8s.io/kubernetes"),
+    ("kubelet", ["--version"], "kubernetes", "k8s.io/kubernetes"),
+    ("kube-proxy", ["--version"], "kubernetes", "k8s.io/kubernetes"),
+    ("containerd", ["--version"], "containerd", "github.com/containerd/containerd/v2"),
+    ("containerd-shim-runc-v2", ["-v"], "containerd", "github.com/containerd/containerd/v2"),
+    ("ctr", ["--version"], "containerd", "github.com/containerd/containerd/v2"),
     ("helm-diff", ["version"], "helm-diff", "github.com/databus23/helm-diff/v3"),
 ]
 
