@@ -49,8 +49,8 @@ tools: ## Build the pinned Go tools into .tools/bin (incremental; prints what it
 	@echo "tools: CRD source modules in the module cache (tools/crds/go.mod)"
 
 .PHONY: cluster-up
-cluster-up: ## Start the loopback test control plane (etcd, apiserver, controllers, kwok); kubeconfig in .tools/kubeconfig.
-	@$(TOOLS_PYTHON) -m tests.platform.controlplane up
+cluster-up: ## Start the test control plane (etcd, apiserver, controllers, kwok; REAL_NODES=1 adds a real node, root only); kubeconfig in .tools/kubeconfig.
+	@$(TOOLS_PYTHON) -m tests.platform.controlplane up $(if $(REAL_NODES),--real-nodes=$(REAL_NODES))
 
 .PHONY: cluster-down
 cluster-down: ## Stop the test control plane started by cluster-up and remove its state.
