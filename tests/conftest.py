@@ -65,6 +65,11 @@ def kubeconform(request) -> list[str]:
 def new_namespace(control_plane):
     """Factory for namespaces of the test's own; each is deleted afterwards. Returns the name
     once the namespace's default ServiceAccount exists (pods are refused before that)."""
+    yield from namespace_factory(control_plane)
+
+
+def namespace_factory(control_plane: ControlPlane):
+    """new_namespace's body, for any control plane (the realnode tier has its own)."""
     created: list[str] = []
 
     def create(**labels: str) -> str:

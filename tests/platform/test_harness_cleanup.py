@@ -41,6 +41,16 @@ HARNESS = textwrap.dedent(
 )
 
 
+def run_harness(script: str, ending: str, timeout: float) -> dict:
+    """Run `script` in a child Python that ends as `ending` says; return the JSON it printed first."""
+    result = subprocess.run(
+        [sys.executable, "-c", script, ending],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+    assert result.stdout, result.stderr[-3000:]
+    return json.loads(result.stdout.splitlines()[0])
+
+
 def wait_gone(pids: list[int], timeout: float = 20.0) -> list[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -57,13 +67,8 @@ def test_no_process_survives_the_harness(ending):
     if absent:
         skip_or_fail(f"cluster tier needs `make tools` (.tools/bin lacks {', '.join(absent)})")
 
-    result = subprocess.run(
-        [sys.executable, "-c", HARNESS, ending],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
+    record = run_harness(HARNESS, ending, timeout=180)
 
-    assert result.stdout, result.stderr[-3000:]
-    record = json.loads(result.stdout.splitlines()[0])
     names = {child["name"] for child in record["children"]}
     assert names == {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
     pids = [child["pid"] for child in record["children"]]
