@@ -5,6 +5,7 @@ a Service's ClusterIP through kube-proxy, and the apiserver reachable from pods.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import subprocess
 import time
@@ -138,3 +139,27 @@ def test_pods_reach_the_apiserver_through_the_kubernetes_service(real_cluster: R
 
     assert [e["addresses"] for e in endpoints] == [[real_cluster.nodes[0].gateway]]
     assert result.stdout.strip() == pinned_version("kubernetes", "k8s.io/kubernetes")
+
+
+def dropped_packets(chain: str) -> int:
+    """Packets the egress guard's DROP rules have dropped so far."""
+    listing = subprocess.run(["iptables", "-L", chain, "-v", "-x", "-n"], capture_output=True, text=True, check=True)
+    return sum(int(line.split()[0]) for line in listing.stdout.splitlines()[2:] if " DROP " in f" {line} ")
+
+
+def test_pod_traffic_for_outside_the_machine_is_dropped_by_the_host(real_cluster: RealNodes, web: Web):
+    """Pods have a default route through the host; the egress guard must drop what they send out."""
+    assert real_cluster.plane is not None
+    routes = json.loads(subprocess.run(["ip", "-j", "route", "show", "default"], capture_output=True, text=True).stdout)
+    outside = routes[0]["gateway"] if routes else "192.0.2.1"
+    before = dropped_packets(real_cluster.chain)
+    attempt = (
+        "import socket\n"
+        f"try: socket.create_connection(('{outside}', 80), timeout=2); print('connected')\n"
+        "except OSError as error: print('failed', type(error).__name__)"
+    )
+
+    result = real_cluster.plane.kubectl("exec", web.pod, "-n", web.namespace, "--", "python3", "-c", attempt)
+
+    assert result.stdout.startswith("failed"), result.stdout
+    assert dropped_packets(real_cluster.chain) > before
