@@ -80,9 +80,14 @@ def test_kubectl_logs_show_the_pods_requests(real_cluster: RealNodes, web: Web):
     marker = f"/logged-{time.monotonic_ns()}"
     httpx.get(f"http://{web.pod_ip}:{HTTP_PORT}{marker}", timeout=5)
 
-    logs = real_cluster.plane.kubectl("logs", web.pod, "-n", web.namespace).stdout
+    expected = f'"GET {marker} HTTP/1.1" 404'
+    deadline = time.monotonic() + 10  # containerd copies the container's stderr to the log file
+    while expected not in (logs := real_cluster.plane.kubectl("logs", web.pod, "-n", web.namespace).stdout):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
 
-    assert f'"GET {marker} HTTP/1.1" 404' in logs
+    assert expected in logs
 
 
 @pytest.mark.parametrize(
