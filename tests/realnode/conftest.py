@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import pytest
 
 from tests.container.podman import make_image
-from tests.platform import realnode
 from tests.support.namespaces import namespace_factory
 from tests.support.registry import LocalRegistry, push_layout
 from tests.support.tiers import skip_or_fail
+from tools.cluster import realnode
 from tools.cluster.realnode.cleanup import leftovers, live_runs
 from tools.cluster.toolbox import missing
 

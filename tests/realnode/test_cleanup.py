@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform import processes, realnode
 from tests.support.harness import run_harness
 from tests.support.tiers import skip_or_fail
+from tools.cluster import processes, realnode
 from tools.cluster.controlplane import STATE_PREFIX as PLANE_PREFIX
 from tools.cluster.realnode.cleanup import leftovers, live_runs
 

@@ -218,7 +218,7 @@ def _start_detached(real_nodes: int) -> tuple[ControlPlane, str | None]:
     """The plane of `make cluster-up`; with real nodes (root only) it serves on their bridge."""
     if not real_nodes:
         return ControlPlane(detached=True).start(), None
-    from tests.platform import realnode
+    from tools.cluster import realnode
 
     unmet = realnode.unmet_prerequisites()
     if unmet:
@@ -250,7 +250,7 @@ def _cli(argv: list[str]) -> int:
         return 0
     if command == "down":
         if record and record.get("real_nodes"):
-            from tests.platform import realnode
+            from tools.cluster import realnode
 
             realnode.teardown(Path(record["real_nodes"]))
         if record:

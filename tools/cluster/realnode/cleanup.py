@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from tests.platform import processes
+from tools.cluster import processes
 
 from . import host
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.platform import components, processes
+from tools.cluster import components, processes
 from tools.cluster.controlplane import ControlPlane
 from tools.cluster.pki import Pki, issue_client_certificate
 from tools.cluster.toolbox import TOOLS_BIN, missing, run, tool
