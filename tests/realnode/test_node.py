@@ -69,7 +69,16 @@ def test_pod_on_the_bridge_answers_http_from_the_host(real_cluster: RealNodes, w
 
 
 def test_cluster_ip_answers_from_the_host(web: Web):
-    response = httpx.get(f"http://{web.cluster_ip}/", timeout=5)
+    # kube-proxy writes a new Service's rules on its next sync, a moment after the endpoints exist.
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            response = httpx.get(f"http://{web.cluster_ip}/", timeout=5)
+            break
+        except httpx.ConnectError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
     assert response.status_code == 200
 

@@ -39,8 +39,8 @@ def test_dev_deployment_becomes_available_with_its_probes_run_by_the_kubelet(
     plane = real_cluster.plane
     assert plane is not None
     namespace = real_namespace()
-    rendered = render.render_values(
-        dev_values(node_image), *render.value_files(render.applications()["dev"]), namespace=namespace
+    rendered = render.render(
+        *render.value_files(render.applications()["dev"]), values=dev_values(node_image), namespace=namespace
     )
     # `helm test` pods are hooks; ArgoCD applies the rest, into the Application's namespace.
     documents = [
