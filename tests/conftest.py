@@ -4,11 +4,10 @@ A missing tool fails under CI=true (tests.support.tiers.skip_or_fail; the root c
 from __future__ import annotations
 
 import os
-import time
-import uuid
 
 import pytest
 
+from tests.support.namespaces import namespace_factory
 from tests.support.schemas import ensure_schemas, kubeconform_args, schemas_cached
 from tests.support.tiers import skip_or_fail
 from tools.cluster.controlplane import KUBECONFIG as SHARED_KUBECONFIG
@@ -57,23 +56,4 @@ def kubeconform(request) -> list[str]:
 def new_namespace(control_plane):
     """Factory for namespaces of the test's own; each is deleted afterwards. Returns the name
     once the namespace's default ServiceAccount exists (pods are refused before that)."""
-    created: list[str] = []
-
-    def create(**labels: str) -> str:
-        name = f"t-{uuid.uuid4().hex[:10]}"
-        namespace = {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": name, "labels": labels},
-        }
-        control_plane.apply([namespace])
-        created.append(name)
-        deadline = time.monotonic() + 30
-        while control_plane.kubectl("get", "sa", "default", "-n", name, check=False).returncode:
-            assert time.monotonic() < deadline, f"no default ServiceAccount in {name} after 30s"
-            time.sleep(0.2)
-        return name
-
-    yield create
-    for name in created:
-        control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    yield from namespace_factory(control_plane)

@@ -1,8 +1,8 @@
 // Go-built command-line tools, pinned. `make tools` builds every `tool` below into .tools/bin.
 // One graph for the tools whose dependencies agree (Kubernetes libraries at v0.36, helm v3.21);
 // tools that pull an older or unrelated graph live in their own module beside this one
-// (argo/, cosign/, registry/, kube-linter/, kubernetes/, etcd/), so MVS never drags one tool's libraries
-// into another's build.
+// (argo/, cosign/, registry/, kube-linter/, kubernetes/, etcd/, containerd/), so MVS never drags
+// one tool's libraries into another's build.
 module catalog-platform/tools
 
 go 1.26.0

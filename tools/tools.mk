@@ -22,6 +22,10 @@ TOOLS_LDFLAGS_cosign := -X sigs.k8s.io/release-utils/version.gitVersion=@github.
 TOOLS_LDFLAGS_registry := -X github.com/distribution/distribution/v3/version.version=@github.com/distribution/distribution/v3@
 TOOLS_LDFLAGS_kube-linter := -X golang.stackrox.io/kube-linter/internal/version.version=@golang.stackrox.io/kube-linter@
 TOOLS_LDFLAGS_etcd :=
+TOOLS_LDFLAGS_containerd := -X github.com/containerd/containerd/v2/version.Version=@github.com/containerd/containerd/v2@
+TOOLS_LDFLAGS_pause :=
+# The real node's snapshotter is overlayfs; btrfs, devmapper and zfs would need cgo or host libraries.
+TOOLS_TAGS_containerd := no_btrfs no_devmapper no_zfs
 TOOLS_LDFLAGS_helm-diff := -X github.com/databus23/helm-diff/v3/cmd.Version=@github.com/databus23/helm-diff/v3@
 TOOLS_LDFLAGS_kubernetes := \
   -X k8s.io/component-base/version.gitVersion=@k8s.io/kubernetes@ \
@@ -30,13 +34,13 @@ TOOLS_LDFLAGS_kubernetes := \
   -X k8s.io/component-base/version.gitTreeState=clean
 
 # Built one module at a time, never in parallel: each `go build` already uses every core.
-TOOLS_GROUPS := tools argo cosign registry kube-linter etcd kubernetes helm-diff
+TOOLS_GROUPS := tools argo cosign registry kube-linter etcd kubernetes containerd pause helm-diff
 tools_dir = $(if $(filter tools,$(1)),tools,tools/$(1))
 
 .PHONY: tools
 tools: ## Build the pinned Go tools into .tools/bin (incremental; prints what it builds and how long).
 	@tools/scripts/check-go.sh tools
-	@$(foreach g,$(TOOLS_GROUPS),tools/scripts/build-tools.sh $(call tools_dir,$(g)) $(TOOLS_BIN) $(TOOLS_STAMPS) '$(strip $(TOOLS_LDFLAGS_$(g)))' $(if $(filter etcd,$(g)),server=etcd) &&) true
+	@$(foreach g,$(TOOLS_GROUPS),tools/scripts/build-tools.sh $(if $(TOOLS_TAGS_$(g)),--tags '$(TOOLS_TAGS_$(g))') $(call tools_dir,$(g)) $(TOOLS_BIN) $(TOOLS_STAMPS) '$(strip $(TOOLS_LDFLAGS_$(g)))' $(if $(filter etcd,$(g)),server=etcd) &&) true
 	@mkdir -p $(HELM_PLUGINS_DIR)/diff/bin
 	@install -m 0644 "$$(cd tools/helm-diff && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' github.com/databus23/helm-diff/v3)/plugin.yaml" $(HELM_PLUGINS_DIR)/diff/plugin.yaml
 	@ln -sfn ../../../bin/helm-diff $(HELM_PLUGINS_DIR)/diff/bin/diff
@@ -45,8 +49,8 @@ tools: ## Build the pinned Go tools into .tools/bin (incremental; prints what it
 	@echo "tools: CRD source modules in the module cache (tools/crds/go.mod)"
 
 .PHONY: cluster-up
-cluster-up: ## Start the loopback test control plane (etcd, apiserver, controllers, kwok); kubeconfig in .tools/kubeconfig.
-	@$(TOOLS_PYTHON) -m tools.cluster.controlplane up
+cluster-up: ## Start the test control plane (etcd, apiserver, controllers, kwok; REAL_NODES=1 adds a real node, root only); kubeconfig in .tools/kubeconfig.
+	@$(TOOLS_PYTHON) -m tools.cluster.controlplane up $(if $(REAL_NODES),--real-nodes=$(REAL_NODES))
 
 .PHONY: cluster-down
 cluster-down: ## Stop the test control plane started by cluster-up and remove its state.

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.support.harness import run_harness
 from tests.support.tiers import skip_or_fail
 from tools.cluster import processes
-from tools.cluster.toolbox import CONTROL_PLANE_BINARIES, REPO_ROOT, missing
+from tools.cluster.toolbox import CONTROL_PLANE_BINARIES, missing
 
 pytestmark = pytest.mark.cluster
 
@@ -57,13 +57,8 @@ def test_no_process_survives_the_harness(ending):
     if absent:
         skip_or_fail(f"cluster tier needs `make tools` (.tools/bin lacks {', '.join(absent)})")
 
-    result = subprocess.run(
-        [sys.executable, "-c", HARNESS, ending],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
+    record = run_harness(HARNESS, ending, timeout=180)
 
-    assert result.stdout, result.stderr[-3000:]
-    record = json.loads(result.stdout.splitlines()[0])
     names = {child["name"] for child in record["children"]}
     assert names == {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
     pids = [child["pid"] for child in record["children"]]

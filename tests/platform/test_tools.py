@@ -4,7 +4,6 @@ link flags tell the truth), helm renders for the pinned Kubernetes minor, and `a
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -12,7 +11,7 @@ import subprocess
 import pytest
 
 from tests.support.tiers import skip_or_fail
-from tools.cluster.toolbox import REPO_ROOT, missing, tool
+from tools.cluster.toolbox import missing, pinned_version, tool
 
 pytestmark = pytest.mark.static
 
@@ -33,25 +32,13 @@ VERSION_CASES = [
     ("kube-controller-manager", ["--version"], "kubernetes", "k8s.io/kubernetes"),
     ("kube-scheduler", ["--version"], "kubernetes", "k8s.io/kubernetes"),
     ("kubectl", ["version", "--client"], "kubernetes", "k8s.io/kubernetes"),
+    ("kubelet", ["--version"], "kubernetes", "k8s.io/kubernetes"),
+    ("kube-proxy", ["--version"], "kubernetes", "k8s.io/kubernetes"),
+    ("containerd", ["--version"], "containerd", "github.com/containerd/containerd/v2"),
+    ("containerd-shim-runc-v2", ["-v"], "containerd", "github.com/containerd/containerd/v2"),
+    ("ctr", ["--version"], "containerd", "github.com/containerd/containerd/v2"),
     ("helm-diff", ["version"], "helm-diff", "github.com/databus23/helm-diff/v3"),
 ]
-
-
-def pinned_version(module_dir: str, module: str) -> str:
-    """The version tools/<module_dir>/go.mod pins for `module` (replace target if replaced)."""
-    edit = subprocess.run(
-        ["go", "mod", "edit", "-json"],
-        cwd=REPO_ROOT / "tools" / module_dir,
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "GOTOOLCHAIN": "local"},
-    )
-    data = json.loads(edit.stdout)
-    for replace in data.get("Replace") or []:
-        if replace["Old"]["Path"] == module and replace["New"].get("Version"):
-            return replace["New"]["Version"]
-    return next(r["Version"] for r in data["Require"] if r["Path"] == module)
 
 
 def require(*names: str) -> None:

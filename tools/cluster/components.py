@@ -27,6 +27,8 @@ class Layout:
     state_dir: Path
     pki: Pki
     ports: dict[str, int]
+    # The apiserver's address: loopback, or the bridge IP of real nodes (see _address_flags).
+    address: str = "127.0.0.1"
 
     def kubeconfig(self, identity: str) -> Path:
         return self.state_dir / f"{identity}.kubeconfig"
@@ -48,9 +50,7 @@ def kube_apiserver(layout: Layout) -> list[str]:
     return [
         str(tool("kube-apiserver")),
         f"--etcd-servers=http://127.0.0.1:{layout.ports['etcd']}",
-        "--bind-address=127.0.0.1", f"--secure-port={layout.ports['apiserver']}",
-        # Endpoints may not hold a loopback address, so the `kubernetes` Service gets none.
-        "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
+        f"--secure-port={layout.ports['apiserver']}", *_address_flags(layout),
         f"--tls-cert-file={p('apiserver.crt')}", f"--tls-private-key-file={p('apiserver.key')}",
         f"--client-ca-file={p('ca.crt')}",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
@@ -61,6 +61,22 @@ def kube_apiserver(layout: Layout) -> list[str]:
         f"--enable-admission-plugins={ADMISSION_PLUGINS}",
         "--allow-privileged=true", "--profiling=false", "--event-ttl=1h",
         f"--cert-dir={layout.state_dir / 'apiserver-certs'}",
+    ]  # fmt: skip
+
+
+def _address_flags(layout: Layout) -> list[str]:
+    if layout.address == "127.0.0.1":
+        # Endpoints may not hold a loopback address, so the `kubernetes` Service gets none.
+        return ["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none"]
+    p = layout.pki.path
+    # Real nodes: pods reach the apiserver through the `kubernetes` Service, whose endpoint the
+    # default reconciler sets to this address; the apiserver dials each kubelet at its InternalIP
+    # (no name resolution) with a client certificate the kubelet's webhook authorizer checks.
+    return [
+        f"--bind-address={layout.address}", f"--advertise-address={layout.address}",
+        "--kubelet-preferred-address-types=InternalIP",
+        f"--kubelet-client-certificate={p('apiserver-kubelet-client.crt')}",
+        f"--kubelet-client-key={p('apiserver-kubelet-client.key')}",
     ]  # fmt: skip
 
 

@@ -48,14 +48,15 @@ class ControlPlane:
     """One control plane. `start()` returns once it serves, nodes are Ready and the default
     ServiceAccount exists; `stop()` (also run at interpreter exit) leaves no process behind."""
 
-    def __init__(self, *, detached: bool = False, install_crds: bool = True) -> None:
+    def __init__(self, *, detached: bool = False, install_crds: bool = True, address: str = "127.0.0.1") -> None:
         self.detached = detached
+        self.address = address  # another address than loopback: a real node's bridge IP
         self.install_crds = install_crds
         self.state_dir = Path(tempfile.mkdtemp(prefix=STATE_PREFIX))
         self.group = processes.ProcessGroup(self.state_dir, detached=detached)
         self.kubeconfig = self.state_dir / "admin.kubeconfig"
         self.ports = {name: free_port() for name in ("etcd", "peer", "apiserver", "kcm", "sched", "kwok")}
-        self.server = f"https://127.0.0.1:{self.ports['apiserver']}"
+        self.server = f"https://{address}:{self.ports['apiserver']}"
         self.startup_seconds: dict[str, float] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -92,13 +93,13 @@ class ControlPlane:
         self.startup_seconds[step] = round(time.monotonic() - began, 1)
 
     def _start(self, began: float) -> None:
-        self.pki = create_pki(self.state_dir / "pki")
+        self.pki = create_pki(self.state_dir / "pki", () if self.address == "127.0.0.1" else (self.address,))
         for identity in components.IDENTITIES:
             config = components.kubeconfig(self.server, self.pki, identity)
             path = self.state_dir / f"{identity}.kubeconfig"
             path.write_text(yaml.safe_dump(config))
             path.chmod(0o600)
-        layout = components.Layout(self.state_dir, self.pki, self.ports)
+        layout = components.Layout(self.state_dir, self.pki, self.ports, self.address)
         self.group.start("etcd", components.etcd(layout))
         _wait("etcd", lambda: self._get(f"http://127.0.0.1:{self.ports['etcd']}/health"), 30, self)
         self._mark("etcd", began)
@@ -123,7 +124,7 @@ class ControlPlane:
 
     # -- components ----------------------------------------------------------------------------
     def _start_components(self) -> None:
-        layout = components.Layout(self.state_dir, self.pki, self.ports)
+        layout = components.Layout(self.state_dir, self.pki, self.ports, self.address)
         self.group.start("kube-controller-manager", components.kube_controller_manager(layout))
         self.group.start("kube-scheduler", components.kube_scheduler(layout))
         stages = self.state_dir / "kwok.yaml"
@@ -213,6 +214,23 @@ def _detached_running(record: dict | None) -> bool:
     return bool(pids) and all(processes.alive(child["pid"]) for child in pids["children"])
 
 
+def _start_detached(real_nodes: int) -> tuple[ControlPlane, str | None]:
+    """The plane of `make cluster-up`; with real nodes (root only) it serves on their bridge."""
+    if not real_nodes:
+        return ControlPlane(detached=True).start(), None
+    from tools.cluster import realnode
+
+    unmet = realnode.unmet_prerequisites()
+    if unmet:
+        raise SystemExit(f"real nodes need {'; '.join(unmet)}")
+    plane, nodes = realnode.start_cluster(real_nodes, detached=True, install_crds=True)
+    names = ", ".join(node.name for node in nodes.nodes)
+    taint = realnode.TAINT
+    print(f"real nodes {names} Ready; their pods need nodeSelector type=real and a toleration of the taint")
+    print(f"  {taint['key']}={taint['value']}:{taint['effect']} (kwok keeps every other pod)")
+    return plane, str(nodes.state_dir)
+
+
 def _cli(argv: list[str]) -> int:
     command = argv[0] if argv else "status"
     record = json.loads(DETACHED_RECORD.read_text()) if DETACHED_RECORD.exists() else None
@@ -220,14 +238,21 @@ def _cli(argv: list[str]) -> int:
         if _detached_running(record):
             print(f"control plane already up: {record['server']} (KUBECONFIG={KUBECONFIG})")
             return 0
-        plane = ControlPlane(detached=True).start()
+        real_nodes = next((int(a.split("=", 1)[1]) for a in argv[1:] if a.startswith("--real-nodes=")), 0)
+        plane, nodes = _start_detached(real_nodes)
         TOOLS_DIR.mkdir(exist_ok=True)
         shutil.copy(plane.kubeconfig, KUBECONFIG)
-        DETACHED_RECORD.write_text(json.dumps({"state_dir": str(plane.state_dir), "server": plane.server}))
+        DETACHED_RECORD.write_text(
+            json.dumps({"state_dir": str(plane.state_dir), "server": plane.server, "real_nodes": nodes})
+        )
         print(f"control plane up in {plane.startup_seconds['total']}s at {plane.server}")
         print(f"  export KUBECONFIG={KUBECONFIG}    # stop with: make cluster-down")
         return 0
     if command == "down":
+        if record and record.get("real_nodes"):
+            from tools.cluster import realnode
+
+            realnode.teardown(Path(record["real_nodes"]))
         if record:
             state_dir = Path(record["state_dir"])
             pids = processes.read_pidfile(state_dir)
@@ -242,7 +267,7 @@ def _cli(argv: list[str]) -> int:
         up = _detached_running(record)
         print(f"control plane {'up at ' + record['server'] if up else 'down'}")
         return 0 if up else 3
-    print("usage: python -m tools.cluster.controlplane up|down|status", file=sys.stderr)
+    print("usage: python -m tools.cluster.controlplane up [--real-nodes=N]|down|status", file=sys.stderr)
     return 2
 
 

@@ -18,6 +18,8 @@ CLIENTS = {
     "controller-manager": ("system:kube-controller-manager", []),
     "scheduler": ("system:kube-scheduler", []),
     "kwok": ("kwok-controller", ["system:masters"]),
+    # How the apiserver authenticates to real kubelets (logs, exec, port-forward).
+    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ["system:masters"]),
 }
 SERVICE_IP = "10.96.0.1"
 _VALIDITY = datetime.timedelta(days=2)
@@ -84,9 +86,9 @@ def _leaf(directory: Path, name: str, subject, ca_cert, ca_key, usage, sans=None
     _write_key(directory / f"{name}.key", key)
 
 
-def create_pki(directory: Path) -> Pki:
-    """Write a CA, the apiserver's serving certificate, one client certificate per identity in
-    CLIENTS and the service-account signing key pair into `directory`."""
+def create_pki(directory: Path, extra_ips: tuple[str, ...] = ()) -> Pki:
+    """Write a CA, the apiserver's serving certificate (valid for `extra_ips` too), one client
+    certificate per identity in CLIENTS and the service-account signing key pair into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_subject = _name("catalog-platform-test-ca")
@@ -113,7 +115,7 @@ def create_pki(directory: Path) -> Pki:
             "kubernetes.default.svc.cluster.local",
         )
     ]
-    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", SERVICE_IP)]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", SERVICE_IP, *extra_ips)]
     _leaf(
         directory,
         "apiserver",
@@ -140,3 +142,12 @@ def create_pki(directory: Path) -> Pki:
         sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return Pki(directory)
+
+
+def issue_client_certificate(pki: Pki, directory: Path, name: str, user: str, groups: list[str]) -> None:
+    """Write `name`.crt/.key into `directory`: a client certificate for `user` in `groups`, signed
+    by `pki`'s CA (a real node's kubelet is system:node:<name> in system:nodes)."""
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.path("ca.key").read_bytes(), password=None)
+    directory.mkdir(parents=True, exist_ok=True)
+    _leaf(directory, name, _name(user, groups), ca_cert, ca_key, ExtendedKeyUsageOID.CLIENT_AUTH)

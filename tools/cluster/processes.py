@@ -60,10 +60,11 @@ class ProcessGroup:
         self.children: list[Child] = []
         self._popen: list[subprocess.Popen] = []
 
-    def start(self, name: str, args: list[str]) -> subprocess.Popen:
+    def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.state_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed by the child's exit
         process = subprocess.Popen(
             args,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

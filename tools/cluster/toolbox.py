@@ -1,7 +1,9 @@
-"""Where the repo's pinned tools and state live, how the harness runs one, and a free loopback port."""
+"""Where the repo's pinned tools and state live, which versions tools/ pins, how the harness runs
+one, and a free loopback port."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -55,3 +57,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def pinned_version(module_dir: str, module: str) -> str:
+    """The version tools/<module_dir>/go.mod pins for `module` (replace target if replaced)."""
+    edit = subprocess.run(
+        ["go", "mod", "edit", "-json"],  # noqa: S607 - the Go toolchain on PATH, as make tools uses it
+        cwd=REPO_ROOT / "tools" / module_dir,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "GOTOOLCHAIN": "local"},
+    )
+    data = json.loads(edit.stdout)
+    for replace in data.get("Replace") or []:
+        if replace["Old"]["Path"] == module and replace["New"].get("Version"):
+            return replace["New"]["Version"]
+    return next(r["Version"] for r in data["Require"] if r["Path"] == module)

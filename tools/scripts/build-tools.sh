@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Purpose: build every `tool` of one Go module under tools/ into a bin directory, only when
 #   something that affects the binaries changed. The stamp key covers the Go version, the
-#   module's go.mod and go.sum, the resolved link flags and this script; with an unchanged key
-#   and all binaries present it prints "up to date" and exits in well under a second.
+#   module's go.mod, go.sum and own .go sources, the build tags, the resolved link flags and this
+#   script; with an unchanged key and all binaries present it prints "up to date" and exits in
+#   well under a second.
 # Prerequisites: go (checked by tools/scripts/check-go.sh first), the Go module proxy on a
 #   cold module cache.
-# Usage: build-tools.sh MODULE_DIR BIN_DIR STAMP_DIR 'LDFLAGS' [OLD=NEW ...]
+# Usage: build-tools.sh [--tags 'TAG ...'] MODULE_DIR BIN_DIR STAMP_DIR 'LDFLAGS' [OLD=NEW ...]
 #   LDFLAGS may name module versions as @module@ (e.g. @helm.sh/helm/v3@ -> v3.21.4) or a
 #   minor number as @module:minor@ (k8s.io/client-go v0.36.2 -> 36), resolved in MODULE_DIR,
 #   so each version is written once, in go.mod. OLD=NEW renames a binary (server=etcd).
+#   --tags passes Go build tags (containerd leaves out snapshotters that need cgo).
 set -o errexit -o nounset -o pipefail
 
+tags=""
+if [[ "${1:-}" == "--tags" ]]; then
+  tags="$2"
+  shift 2
+fi
 module_dir="$1" bin_dir="$2" stamp_dir="$3" ldflags_template="$4"
 shift 4
 renames=("$@")
@@ -59,8 +66,11 @@ done
 
 key="$( {
   go env GOVERSION GOOS GOARCH
-  cat "$module_dir/go.mod" "$module_dir/go.sum"
-  printf '%s\n' "$ldflags" "${renames[@]+"${renames[@]}"}"
+  cat "$module_dir/go.mod"
+  # A module of our own source (tools/pause) has no dependencies, hence no go.sum.
+  [[ ! -f "$module_dir/go.sum" ]] || cat "$module_dir/go.sum"
+  find "$module_dir" -maxdepth 1 -name '*.go' -print0 | sort -z | xargs -0 -r cat
+  printf '%s\n' "$ldflags" "tags=$tags" "${renames[@]+"${renames[@]}"}"
   cat "${BASH_SOURCE[0]}"
 } | sha256sum | cut -d' ' -f1)"
 stamp="$stamp_dir/$group.stamp"
@@ -79,7 +89,7 @@ mkdir -p "$bin_dir" "$stamp_dir"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 start=$SECONDS
-(cd "$module_dir" && go build -trimpath -ldflags "$ldflags" -o "$work/" tool)
+(cd "$module_dir" && go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$work/" tool)
 for tool in "${tools[@]}"; do
   built="${tool##*/}"
   [[ "$built" =~ ^v[0-9]+$ ]] && built="$(basename "$(dirname "$tool")")"

@@ -1,0 +1,225 @@
+"""Real nodes for the test control plane: per node a bridge, containerd and a kubelet, plus one
+kube-proxy for the host. Pods really run (runc), pull images by digest, and have their probes run.
+
+Order matters: `prepare()` makes the bridges before the control plane starts, because the
+apiserver serves on the first bridge's IP (the `kubernetes` Service then has an endpoint pods can
+reach); `join(plane)` starts the node daemons. Everything lives in one state directory
+(/tmp/catalog-realnode-<id>), recorded in node.json before the host is touched, so `teardown`
+(also at interpreter exit, and the next run's sweep when this one was killed; see cleanup.py)
+can undo it all."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import secrets
+import shutil
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from tools.cluster import components, processes
+from tools.cluster.controlplane import ControlPlane
+from tools.cluster.pki import Pki, issue_client_certificate
+from tools.cluster.toolbox import TOOLS_BIN, missing, run, tool
+
+from . import config, host, pause
+from .cleanup import RECORD, STATE_PREFIX, live_runs, read_record, sweep_stale, teardown
+
+BINARIES = ("kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr", "pause")
+HOST_PREREQUISITES = (config.RUNC, f"{config.CNI_BIN}/bridge", f"{config.CNI_BIN}/host-local")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def unmet_prerequisites() -> list[str]:
+    """Why real nodes cannot run here (empty when they can)."""
+    reasons = []
+    if os.geteuid() != 0:
+        reasons.append("root (bridges, cgroups, iptables, mounts)")
+    absent = missing(BINARIES)
+    if absent:
+        reasons.append(f"`make tools` (.tools/bin lacks {', '.join(absent)})")
+    reasons += [f"{path} (apt-get install runc containernetworking-plugins)" for path in HOST_PREREQUISITES
+                if not os.access(path, os.X_OK)]  # fmt: skip
+    reasons += [binary for binary in ("iptables", "ip6tables", "ip") if shutil.which(binary) is None]
+    return reasons
+
+
+class RealNodes:
+    """`count` real nodes named real-0, real-1, ... on this host, for one control plane."""
+
+    def __init__(self, count: int = 1, *, detached: bool = False) -> None:
+        sweep_stale()
+        self.detached = detached
+        self.id = secrets.token_hex(3)
+        self.state_dir = Path(tempfile.gettempdir()) / f"{STATE_PREFIX}{self.id}"
+        self.state_dir.mkdir(mode=0o755)
+        self.group = processes.ProcessGroup(self.state_dir, detached=detached)
+        self.chain = f"CATALOG-RN-{self.id}"
+        self.nodes: list[config.NodeLayout] = []
+        self.count = count
+        self.ports = {"proxy-healthz": _free_port(), "proxy-metrics": _free_port()}
+        self.plane: ControlPlane | None = None
+        self.startup_seconds: dict[str, float] = {}
+        # Written before anything else, so a concurrent sweep never takes this run for a dead one.
+        self._write_record({"owner": os.getpid(), "detached": detached})
+        if not detached:
+            atexit.register(self.stop)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def prepare(self) -> str:
+        """Bridges, cgroups and the egress guard; returns the address the apiserver must serve on."""
+        others = live_runs(exclude=self.state_dir)
+        # Another live run has changed the host already: what it recorded is the host as it was.
+        before = (read_record(others[0]) or {}).get("before") if others else None
+        record = {
+            "owner": os.getpid(),
+            "detached": self.detached,
+            "before": before or host.snapshot(),
+            "chain": self.chain,
+            "bridges": [f"crn{self.id}n{i}" for i in range(self.count)],
+            "cgroups": [f"{STATE_PREFIX}{self.id}-{i}" for i in range(self.count)],
+        }
+        self._write_record(record)
+        for index, (bridge, cgroup) in enumerate(zip(record["bridges"], record["cgroups"], strict=True)):
+            subnet = host.free_subnet()  # the bridges made so far count as used
+            gateway = str(next(subnet.hosts()))
+            host.create_bridge(bridge, gateway, subnet.prefixlen)
+            host.create_cgroup(cgroup)
+            node = config.NodeLayout(
+                name=f"real-{index}",
+                directory=self.state_dir / f"n{index}",
+                bridge=bridge,
+                subnet=str(subnet),
+                gateway=gateway,
+                cgroup=cgroup,
+                ports={"kubelet": _free_port(), "kubelet-healthz": _free_port()},
+            )
+            node.directory.mkdir()
+            self.nodes.append(node)
+        host.guard_egress(self.chain, [node.subnet for node in self.nodes])
+        return self.nodes[0].gateway
+
+    def join(self, plane: ControlPlane) -> RealNodes:
+        """Start containerd and a kubelet per node and one kube-proxy; return once all are Ready."""
+        self.plane = plane
+        began = time.monotonic()
+        sandbox_image = pause.image_name(tool("pause"))
+        env = {**os.environ, "PATH": f"{TOOLS_BIN}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"}
+        pki = Pki(self.state_dir / "pki")
+        pki.directory.mkdir()
+        shutil.copy(plane.pki.ca_cert, pki.ca_cert)
+        for node in self.nodes:
+            self._start_containerd(node, sandbox_image, env)
+        archive = self.state_dir / "pause.tar"
+        pause.write_archive(tool("pause"), archive)
+        for node in self.nodes:
+            self._wait(f"{node.name}: containerd socket", node.socket.exists, 30)
+            self.ctr(node, "images", "import", str(archive))
+            identity = f"node-{node.name}"
+            issue_client_certificate(plane.pki, pki.directory, identity, f"system:node:{node.name}", ["system:nodes"])
+            kubeconfig = self._kubeconfig(plane, pki, identity)
+            kubelet_config = node.directory / "kubelet.yaml"
+            kubelet_config.write_text(config.kubelet_config(node, pki.ca_cert))
+            args = config.kubelet_args(node, kubeconfig, kubelet_config, tool("kubelet"))
+            self.group.start(f"kubelet-{node.name}", args, env)
+        self._start_kube_proxy(plane, pki, env)
+        for node in self.nodes:
+            self._wait(f"node {node.name} Ready", lambda node=node: self._ready(node.name), 90)
+        self.startup_seconds["nodes"] = round(time.monotonic() - began, 1)
+        return self
+
+    def stop(self) -> None:
+        """Stop the daemons, kill the pods, and undo every change to the host."""
+        self.group.stop()
+        teardown(self.state_dir)
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def _write_record(self, record: dict) -> None:
+        tmp = self.state_dir / (RECORD + ".tmp")
+        tmp.write_text(json.dumps(record, indent=2))
+        tmp.replace(self.state_dir / RECORD)
+
+    def _start_containerd(self, node: config.NodeLayout, sandbox_image: str, env: dict[str, str]) -> None:
+        (node.directory / "cni" / "net.d").mkdir(parents=True)
+        (node.directory / "cni" / "net.d" / "10-bridge.conflist").write_text(config.cni_conflist(node))
+        (node.directory / "certs.d").mkdir()
+        toml = node.directory / "containerd.toml"
+        toml.write_text(config.containerd_toml(node, sandbox_image))
+        self.group.start(f"containerd-{node.name}", [str(tool("containerd")), f"--config={toml}"], env)
+
+    def _start_kube_proxy(self, plane: ControlPlane, pki: Pki, env: dict[str, str]) -> None:
+        """One kube-proxy serves every node: they share the host's network namespace and iptables."""
+        issue_client_certificate(plane.pki, pki.directory, "kube-proxy", "system:kube-proxy", [])
+        proxy_config = self.state_dir / "kube-proxy.yaml"
+        proxy_config.write_text(
+            config.kube_proxy_config(
+                self.nodes[0].name,
+                self._kubeconfig(plane, pki, "kube-proxy"),
+                [node.subnet for node in self.nodes],
+                [node.gateway for node in self.nodes],
+                self.ports,
+            )
+        )
+        self.group.start("kube-proxy", [str(tool("kube-proxy")), f"--config={proxy_config}"], env)
+
+    def _kubeconfig(self, plane: ControlPlane, pki: Pki, identity: str) -> Path:
+        path = self.state_dir / f"{identity}.kubeconfig"
+        path.write_text(yaml.safe_dump(components.kubeconfig(plane.server, pki, identity)))
+        path.chmod(0o600)
+        return path
+
+    def trust_registry(self, registry_host: str) -> None:
+        """Let every node pull from a plain-HTTP registry at `registry_host` (host:port)."""
+        for node in self.nodes:
+            directory = node.directory / "certs.d" / registry_host
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / "hosts.toml").write_text(config.registry_hosts_toml(registry_host))
+
+    def ctr(self, node: config.NodeLayout, *args: str):
+        return run([tool("ctr"), f"--address={node.socket}", "--namespace=k8s.io", *args])
+
+    def _ready(self, name: str) -> bool:
+        assert self.plane is not None
+        result = self.plane.kubectl("get", "node", name, "-o", "json", check=False)
+        if result.returncode:
+            return False
+        conditions = json.loads(result.stdout)["status"].get("conditions", [])
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    def _wait(self, what: str, check, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            failed = self.group.failed()
+            if failed:
+                name, code = failed[0]
+                log = (self.state_dir / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{name} exited with {code} while waiting for {what}:\n{log}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"real node: {what} not after {timeout:.0f}s")
+            time.sleep(0.2)
+
+
+def start_cluster(count: int = 1, *, detached: bool = False, install_crds: bool = False):
+    """A control plane serving on the first node's bridge IP, with `count` real nodes joined."""
+    nodes = RealNodes(count, detached=detached)
+    plane = None
+    try:
+        address = nodes.prepare()
+        plane = ControlPlane(detached=detached, install_crds=install_crds, address=address).start()
+        nodes.join(plane)
+    except BaseException:
+        nodes.stop()
+        if plane is not None:
+            plane.stop()
+        raise
+    return plane, nodes
