@@ -48,8 +48,17 @@ class ControlPlane:
     """One control plane. `start()` returns once it serves, nodes are Ready and the default
     ServiceAccount exists; `stop()` (also run at interpreter exit) leaves no process behind."""
 
-    def __init__(self, *, detached: bool = False, install_crds: bool = True, address: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        *,
+        detached: bool = False,
+        install_crds: bool = True,
+        address: str = "127.0.0.1",
+        default_storage_class: bool = True,
+    ) -> None:
         self.detached = detached
+        # False where real nodes bring their own provisioner (realnode/storage.py).
+        self.default_storage_class = default_storage_class
         self.address = address  # another address than loopback: a real node's bridge IP
         self.install_crds = install_crds
         self.state_dir = Path(tempfile.mkdtemp(prefix=STATE_PREFIX))
@@ -130,7 +139,8 @@ class ControlPlane:
         stages = self.state_dir / "kwok.yaml"
         stages.write_text(crds.kwok_stages())
         self.group.start("kwok", components.kwok(layout, stages))
-        self.apply([*components.fake_nodes(NODE_COUNT), components.default_storage_class()])
+        storage = [components.default_storage_class()] if self.default_storage_class else []
+        self.apply([*components.fake_nodes(NODE_COUNT), *storage])
 
     def _default_service_account(self) -> bool:
         return self.kubectl("get", "serviceaccount", "default", check=False).returncode == 0

@@ -53,6 +53,9 @@ KWOK_STAGES = (
     "kustomize/stage/pod/fast/pod-complete.yaml",
     "kustomize/stage/pod/fast/pod-delete.yaml",
 )
+# The namespace of the storage provisioner's helper pods (upstream's, realnode/storage.py). On a
+# kwok node such a pod finishes as a Job's pod does, so a claim of a pod kwok runs binds too.
+VOLUME_HELPER_NAMESPACE = "local-path-storage"
 
 
 def _go_env() -> dict[str, str]:
@@ -137,6 +140,17 @@ def _structural_copy(file: Path, module: str) -> Path:
 
 
 def kwok_stages() -> str:
-    """kwok's default node and pod stages from the kwok module pinned in tools/go.mod."""
+    """kwok's default node and pod stages from the kwok module pinned in tools/go.mod, and its
+    pod-complete stage once more for the volume helper pods."""
     root = module_dir(TOOLS_MODULE_DIR, "sigs.k8s.io/kwok")
-    return "\n---\n".join((root / stage).read_text() for stage in KWOK_STAGES)
+    stages = [(root / stage).read_text() for stage in KWOK_STAGES]
+    helper = yaml.safe_load((root / "kustomize/stage/pod/fast/pod-complete.yaml").read_text())
+    helper["metadata"]["name"] = "volume-helper-complete"
+    expressions = helper["spec"]["selector"]["matchExpressions"]
+    (owner,) = [e for e in expressions if e["key"] == ".metadata.ownerReferences.[].kind"]
+    expressions[expressions.index(owner)] = {
+        "key": ".metadata.namespace",
+        "operator": "In",
+        "values": [VOLUME_HELPER_NAMESPACE],
+    }
+    return "\n---\n".join([*stages, yaml.safe_dump(helper)])

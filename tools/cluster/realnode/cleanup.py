@@ -52,6 +52,7 @@ def teardown(state_dir: Path) -> None:
     for cgroup in record.get("cgroups", []):
         host.kill_cgroup(cgroup)
     host.unmount_all(state_dir)
+    host.remove_log_links(f"{state_dir}/")
     for bridge in record.get("bridges", []):
         host.delete_bridge(bridge)
     if "chain" in record:

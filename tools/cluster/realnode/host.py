@@ -63,14 +63,20 @@ def restore(before: dict, state_prefix: str) -> None:
         path = Path("/proc/sys", name)
         if path.read_text().strip() != value:
             path.write_text(value)
-    logs = Path("/var/log/containers")
-    if logs.is_dir():
-        for link in logs.iterdir():
-            if link.is_symlink() and (not link.exists() or os.readlink(link).startswith(state_prefix)):
-                link.unlink()
+    remove_log_links(state_prefix, dangling=True)
     for path, existed in before["paths"].items():
         if not existed and os.path.lexists(path) and not mounts_under(Path(path)):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_log_links(prefix: str, *, dangling: bool = False) -> None:
+    """Remove the kubelet's /var/log/containers links into `prefix` (and, with `dangling`, those
+    whose target is gone), so a run leaves none of its own even while another run keeps the folder."""
+    logs = Path("/var/log/containers")
+    if logs.is_dir():
+        for link in logs.iterdir():
+            if link.is_symlink() and ((dangling and not link.exists()) or os.readlink(link).startswith(prefix)):
+                link.unlink()
 
 
 # -- network ----------------------------------------------------------------------------------------

@@ -27,11 +27,11 @@ from tools.cluster.controlplane import ControlPlane
 from tools.cluster.pki import Pki, issue_client_certificate
 from tools.cluster.toolbox import TOOLS_BIN, missing, run, tool
 
-from . import config, host, pause
+from . import config, host, pause, storage
 from .cleanup import RECORD, STATE_PREFIX, live_runs, read_record, sweep_stale, teardown
 
-BINARIES = ("kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr", "pause")
-HOST_PREREQUISITES = (config.RUNC, f"{config.CNI_BIN}/bridge", f"{config.CNI_BIN}/host-local")
+BINARIES = ("kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr", "pause", "local-path-provisioner")
+HOST_PREREQUISITES = (config.RUNC, f"{config.CNI_BIN}/bridge", f"{config.CNI_BIN}/host-local", str(storage.BUSYBOX))
 
 
 def _free_port() -> int:
@@ -48,8 +48,8 @@ def unmet_prerequisites() -> list[str]:
     absent = missing(BINARIES)
     if absent:
         reasons.append(f"`make tools` (.tools/bin lacks {', '.join(absent)})")
-    reasons += [f"{path} (apt-get install runc containernetworking-plugins)" for path in HOST_PREREQUISITES
-                if not os.access(path, os.X_OK)]  # fmt: skip
+    packages = "runc containernetworking-plugins busybox-static"
+    reasons += [f"{path} (apt-get install {packages})" for path in HOST_PREREQUISITES if not os.access(path, os.X_OK)]
     reasons += [binary for binary in ("iptables", "ip6tables", "ip") if shutil.which(binary) is None]
     return reasons
 
@@ -120,11 +120,13 @@ class RealNodes:
         shutil.copy(plane.pki.ca_cert, pki.ca_cert)
         for node in self.nodes:
             self._start_containerd(node, sandbox_image, env)
-        archive = self.state_dir / "pause.tar"
+        archive, helper_archive = self.state_dir / "pause.tar", self.state_dir / "volume-helper.tar"
         pause.write_archive(tool("pause"), archive)
+        helper_image = storage.write_helper_archive(helper_archive)
         for node in self.nodes:
             self._wait(f"{node.name}: containerd socket", node.socket.exists, 30)
             self.ctr(node, "images", "import", str(archive))
+            self.ctr(node, "images", "import", str(helper_archive))
             identity = f"node-{node.name}"
             issue_client_certificate(plane.pki, pki.directory, identity, f"system:node:{node.name}", ["system:nodes"])
             kubeconfig = self._kubeconfig(plane, pki, identity)
@@ -133,6 +135,7 @@ class RealNodes:
             args = config.kubelet_args(node, kubeconfig, kubelet_config, tool("kubelet"))
             self.group.start(f"kubelet-{node.name}", args, env)
         self._start_kube_proxy(plane, pki, env)
+        self._start_storage(plane, pki, helper_image, env)
         for node in self.nodes:
             self._wait(f"node {node.name} Ready", lambda node=node: self._ready(node.name), 90)
         self.startup_seconds["nodes"] = round(time.monotonic() - began, 1)
@@ -171,6 +174,14 @@ class RealNodes:
             )
         )
         self.group.start("kube-proxy", [str(tool("kube-proxy")), f"--config={proxy_config}"], env)
+
+    def _start_storage(self, plane: ControlPlane, pki: Pki, helper_image: str, env: dict[str, str]) -> None:
+        """The default StorageClass and its provisioner; each node's volumes under its directory."""
+        volume_dirs = {node.name: node.directory / "volumes" for node in self.nodes}
+        plane.apply(storage.documents(volume_dirs, self.state_dir / "kwok-volumes", helper_image))
+        issue_client_certificate(plane.pki, pki.directory, "local-path-provisioner", storage.USER, [])
+        kubeconfig = self._kubeconfig(plane, pki, "local-path-provisioner")
+        self.group.start("local-path-provisioner", storage.args(kubeconfig), env)
 
     def _kubeconfig(self, plane: ControlPlane, pki: Pki, identity: str) -> Path:
         path = self.state_dir / f"{identity}.kubeconfig"
@@ -215,7 +226,9 @@ def start_cluster(count: int = 1, *, detached: bool = False, install_crds: bool 
     plane = None
     try:
         address = nodes.prepare()
-        plane = ControlPlane(detached=detached, install_crds=install_crds, address=address).start()
+        plane = ControlPlane(
+            detached=detached, install_crds=install_crds, address=address, default_storage_class=False
+        ).start()
         nodes.join(plane)
     except BaseException:
         nodes.stop()

@@ -1,6 +1,7 @@
 """The sandbox image, made here from `.tools/bin/pause` (tools/pause): one uncompressed layer with
 the static binary, written as an OCI archive that `ctr images import` reads. No registry and no
-image builder; the name carries the binary's digest, so a rebuilt pause is a new image."""
+image builder; the name carries the binary's digest, so a rebuilt pause is a new image.
+`write_image` packs any such single-layer image (the storage provisioner's helper, storage.py)."""
 
 from __future__ import annotations
 
@@ -20,13 +21,17 @@ def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _tar(files: dict[str, tuple[bytes, int]]) -> bytes:
+def _tar(files: dict[str, tuple[bytes, int]], links: dict[str, str] | None = None) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, (data, mode) in files.items():
             info = tarfile.TarInfo(name)
             info.size, info.mode, info.mtime = len(data), mode, 0
             tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname, info.mode, info.mtime = tarfile.SYMTYPE, target, 0o777, 0
+            tar.addfile(info)
     return buffer.getvalue()
 
 
@@ -37,13 +42,23 @@ def image_name(binary: Path) -> str:
 def write_archive(binary: Path, archive: Path) -> str:
     """Write the image of `binary` to `archive`; return the image's name."""
     name = image_name(binary)
-    layer = _tar({"pause": (binary.read_bytes(), 0o755)})
-    config = json.dumps(
+    # The upstream pause runs as 65535 too: the sandbox needs no privilege.
+    config = {"Entrypoint": ["/pause"], "User": "65535:65535"}
+    write_image(archive, name, {"pause": (binary.read_bytes(), 0o755)}, config)
+    return name
+
+
+def write_image(
+    archive: Path, name: str, files: dict[str, tuple[bytes, int]], config: dict, links: dict[str, str] | None = None
+) -> None:
+    """Write image `name` to `archive`: one layer of `files` (path: (content, mode)) and symbolic
+    `links` (path: target), with the image `config` (Entrypoint, User, Env)."""
+    layer = _tar(files, links)
+    config_blob = json.dumps(
         {
             "architecture": "amd64",
             "os": "linux",
-            # The upstream pause runs as 65535 too: the sandbox needs no privilege.
-            "config": {"Entrypoint": ["/pause"], "User": "65535:65535"},
+            "config": config,
             "rootfs": {"type": "layers", "diff_ids": [_digest(layer)]},
         }
     ).encode()
@@ -51,7 +66,7 @@ def write_archive(binary: Path, archive: Path) -> str:
         {
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": _digest(config), "size": len(config)},
+            "config": {"mediaType": OCI_CONFIG, "digest": _digest(config_blob), "size": len(config_blob)},
             "layers": [{"mediaType": OCI_LAYER, "digest": _digest(layer), "size": len(layer)}],
         }
     ).encode()
@@ -70,11 +85,10 @@ def write_archive(binary: Path, archive: Path) -> str:
             }
         ],
     }
-    files = {
+    entries = {
         "oci-layout": (b'{"imageLayoutVersion":"1.0.0"}', 0o644),
         "index.json": (json.dumps(index).encode(), 0o644),
     }
-    for blob in (layer, config, manifest):
-        files[f"blobs/sha256/{_digest(blob).split(':')[1]}"] = (blob, 0o644)
-    archive.write_bytes(_tar(files))
-    return name
+    for blob in (layer, config_blob, manifest):
+        entries[f"blobs/sha256/{_digest(blob).split(':')[1]}"] = (blob, 0o644)
+    archive.write_bytes(_tar(entries))
