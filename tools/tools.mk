@@ -49,9 +49,12 @@ tools: ## Build the pinned Go tools into .tools/bin (incremental; prints what it
 	@cd tools/crds && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go mod download
 	@echo "tools: CRD source modules in the module cache (tools/crds/go.mod)"
 
+# Real nodes (kubelet, containerd, a storage provisioner) need root; REAL_NODES=0 leaves kwok alone.
+REAL_NODES ?= 1
+
 .PHONY: cluster-up
-cluster-up: ## Start the test control plane (etcd, apiserver, controllers, kwok; REAL_NODES=1 adds a real node, root only); kubeconfig in .tools/kubeconfig.
-	@$(TOOLS_PYTHON) -m tools.cluster.controlplane up $(if $(REAL_NODES),--real-nodes=$(REAL_NODES))
+cluster-up: ## Start the test control plane (etcd, apiserver, controllers, kwok) with REAL_NODES real nodes (default 1, root only); kubeconfig in .tools/kubeconfig.
+	@$(TOOLS_PYTHON) -m tools.cluster.controlplane up --real-nodes=$(REAL_NODES)
 
 .PHONY: cluster-down
 cluster-down: ## Stop the test control plane started by cluster-up and remove its state.

@@ -232,12 +232,14 @@ def _start_detached(real_nodes: int) -> tuple[ControlPlane, str | None]:
 
     unmet = realnode.unmet_prerequisites()
     if unmet:
-        raise SystemExit(f"real nodes need {'; '.join(unmet)}")
+        raise SystemExit(f"real nodes need {'; '.join(unmet)} (REAL_NODES=0: kwok nodes only)")
     plane, nodes = realnode.start_cluster(real_nodes, detached=True, install_crds=True)
     names = ", ".join(node.name for node in nodes.nodes)
     taint = realnode.TAINT
-    print(f"real nodes {names} Ready; their pods need nodeSelector type=real and a toleration of the taint")
-    print(f"  {taint['key']}={taint['value']}:{taint['effect']} (kwok keeps every other pod)")
+    print(f"real nodes {names} Ready; kwok keeps every pod that does not ask for them with")
+    print(f"  nodeSelector type=real and a toleration of {taint['key']}={taint['value']}:{taint['effect']}")
+    print("  storage: the default StorageClass local-path makes each claim a directory on its pod's node")
+    print("  reach a Service of theirs: kubectl port-forward -n <namespace> svc/<name> 8080:<port>")
     return plane, str(nodes.state_dir)
 
 
@@ -248,7 +250,7 @@ def _cli(argv: list[str]) -> int:
         if _detached_running(record):
             print(f"control plane already up: {record['server']} (KUBECONFIG={KUBECONFIG})")
             return 0
-        real_nodes = next((int(a.split("=", 1)[1]) for a in argv[1:] if a.startswith("--real-nodes=")), 0)
+        real_nodes = next((int(a.split("=", 1)[1]) for a in argv[1:] if a.startswith("--real-nodes=")), 1)
         plane, nodes = _start_detached(real_nodes)
         TOOLS_DIR.mkdir(exist_ok=True)
         shutil.copy(plane.kubeconfig, KUBECONFIG)
