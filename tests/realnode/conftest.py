@@ -25,7 +25,8 @@ def real_cluster() -> Iterator[realnode.RealNodes]:
     unmet = realnode.unmet_prerequisites()
     if unmet:
         skip_or_fail(f"realnode tier needs {'; '.join(unmet)}")
-    plane, nodes = realnode.start_cluster(1)
+    # The cluster `make cluster-up` gives a user, CRDs included (test_site converges site.yml on it).
+    plane, nodes = realnode.start_cluster(1, install_crds=True)
     print(f"\nreal node up: plane {plane.startup_seconds['total']} s, node {nodes.startup_seconds['nodes']} s")
     record = (nodes.state_dir / "node.json").read_text()
     try:
