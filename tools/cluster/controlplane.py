@@ -187,9 +187,14 @@ class ControlPlane:
             "apply", "--server-side", "--force-conflicts", "--field-manager=catalog-tests",
             *(f"--filename={file}" for file in files),
         )  # fmt: skip
-        self.kubectl("wait", "--for=condition=Established", "--timeout=120s", "crd", "--all")
+        # Retried: `kubectl wait` fails at once on a CRD whose status has no conditions yet.
+        _wait("CRDs Established", self._crds_established, 120, self, interval=1.0)
         # The aggregated OpenAPI document lags the Established condition by a moment.
         _wait("CRDs in /openapi/v2", self._openapi_has_crds, 60, self, interval=1.0)
+
+    def _crds_established(self) -> bool:
+        waited = self.kubectl("wait", "--for=condition=Established", "--timeout=20s", "crd", "--all", check=False)
+        return waited.returncode == 0
 
     def _openapi_has_crds(self) -> bool:
         """Every served version of every CRD has a definition in /openapi/v2 (kubeconform's source)."""
