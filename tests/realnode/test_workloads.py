@@ -1,11 +1,13 @@
 """The catalog as the dev environment deploys it, run for real: the chart rendered as its ArgoCD
 Application renders it, the image `make image` built pulled by digest from the local registry,
-the migrate init container run, and the startup, liveness and readiness probes executed by the
-kubelet until the Deployment is Available."""
+its SQLite claim bound by the cluster's provisioner on the real node, the migrate init container
+run, and the startup, liveness and readiness probes executed by the kubelet until the Deployment
+is Available."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,14 +22,13 @@ pytestmark = pytest.mark.realnode
 
 def dev_values(image: str) -> dict:
     """What differs from environments/dev on this cluster: the image pin (the local registry), the
-    real node (selector and toleration), an emptyDir for the data (the storage provisioner is not
-    part of this cluster yet) and no kinds from CRDs this plane does not install."""
+    real node (selector and toleration), and no Ingress or monitoring objects: no controller here
+    serves them."""
     repository, digest = image.split("@")
     return {
         "image": {"repository": repository, "digest": digest},
         "nodeSelector": NODE_LABEL,
         "tolerations": [{"key": TAINT["key"], "operator": "Exists", "effect": TAINT["effect"]}],
-        "persistence": {"enabled": False},
         "ingress": {"enabled": False},
         "monitoring": {name: {"enabled": False} for name in ("serviceMonitor", "prometheusRule", "dashboard")},
     }
@@ -68,6 +69,12 @@ def test_dev_deployment_becomes_available_with_its_probes_run_by_the_kubelet(
     readyz = httpx.get(f"http://{pod['status']['podIP']}:{port}/readyz", timeout=5)
     assert readyz.status_code == 200
     assert readyz.json()["checks"] == {"database": "ok"}
+    (volume,) = [v for v in pod["spec"]["volumes"] if v["name"] == "data"]
+    claim = get(plane, "pvc", volume["persistentVolumeClaim"]["claimName"], namespace)
+    directory = Path(get(plane, "pv", claim["spec"]["volumeName"], "")["spec"]["hostPath"]["path"])
+    assert (claim["spec"]["storageClassName"], claim["status"]["phase"]) == ("local-path", "Bound")
+    assert directory.parent == real_cluster.nodes[0].directory / "volumes"
+    assert (directory / "catalog.sqlite3").stat().st_size > 0  # the migrated database, on the node
     cluster_ip = get(plane, "service", rendered.one("Service")["metadata"]["name"], namespace)["spec"]["clusterIP"]
     assert httpx.get(f"http://{cluster_ip}/livez", timeout=5).status_code == 200
 
