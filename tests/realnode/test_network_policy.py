@@ -41,12 +41,13 @@ for spec in sys.argv[1:]:
     threading.Thread(target={"tcp": tcp, "udp": udp}[proto], args=(int(port),)).start()
 """
 # "open" when a TCP handshake completes (the API too: it waits for a request) or a datagram is
-# answered; else why not (kube-router REJECTs: "Connection refused").
+# answered; else why not (kube-router REJECTs: "Connection refused"). The kernel rate-limits the
+# ICMP errors a REJECT sends; the SYN retransmissions within 10 s give it more than one chance.
 CLIENT = """
 import socket, sys
 host, port, proto = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
-s.settimeout(3)
+s.settimeout(10)
 try:
     s.connect((host, port))
     if proto == "udp":
