@@ -6,6 +6,8 @@ leaves none of the following, checked by realnode.cleanup.leftovers:
 - the run's cgroup in any hierarchy (the pods' processes live there);
 - a mount at or under the state directory, or the directory itself;
 - the run's bridge, its egress-guard chain, a /var/log/containers link into the run;
+- the NetworkPolicy enforcer's (kube-router's) chains and ipsets (the harness runs it with a
+  policy in place, so it has written both);
 - when no other run is alive: a KUBE-* chain in any iptables or ip6tables table, a kernel setting
   that differs from before the run (ip_forward and the kubelet's six), or one of /var/lib/kubelet,
   /var/log/containers, /run/containerd that did not exist before (network namespaces are mounts
@@ -28,21 +30,27 @@ from tools.cluster.realnode.cleanup import leftovers, live_runs
 
 pytestmark = pytest.mark.realnode
 
-# Starts a plane with one real node, runs a pod on it (the sandbox image itself: no registry),
-# prints the node's record, then ends the way the test asks.
+# Starts a plane with one real node and the policy enforcer, runs a pod on it (the sandbox image
+# itself: no registry) under a deny-all policy, prints the node's record, then ends the way the
+# test asks.
 HARNESS = textwrap.dedent(
     """
-    import json, os, signal, sys
-    from tools.cluster.realnode import start_cluster
+    import json, os, signal, sys, time
+    from tools.cluster.realnode import host, start_cluster
     from tools.cluster.realnode.pause import image_name
     from tools.cluster.toolbox import tool
     from tests.realnode.pods import on_real_node
     plane, nodes = start_cluster(1)
+    nodes.enforce_network_policies()
     container = {"name": "hold", "image": image_name(tool("pause")), "imagePullPolicy": "Never"}
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hold", "namespace": "default"},
            "spec": on_real_node({"containers": [container]})}
-    plane.apply([pod])
+    deny = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "deny", "namespace": "default"}, "spec": {"podSelector": {}}}
+    plane.apply([pod, deny])
     plane.kubectl("wait", "--for=condition=Ready", "pod/hold", "--timeout=120s")
+    while not any(n.startswith("KUBE-DST-") for n in host.ipsets_named(("KUBE-",))):
+        time.sleep(0.2)
     record = json.loads((nodes.state_dir / "node.json").read_text())
     print(json.dumps({"state_dir": str(nodes.state_dir), "plane": str(plane.state_dir), "record": record}), flush=True)
     if sys.argv[1] == "killed":

@@ -94,6 +94,16 @@ class ProcessGroup:
             if process.poll() is not None
         ]
 
+    def stop_one(self, name: str, timeout: float = 5.0) -> None:
+        """Stop the child started as `name` and forget it (the others keep running)."""
+        for index, child in enumerate(self.children):
+            if child.name == name:
+                stop_children([child], timeout)
+                self._popen.pop(index).wait(timeout=1)
+                del self.children[index]
+                self._save()
+                return
+
     def stop(self, timeout: float = 5.0) -> None:
         stop_children(self.children, timeout)
         for process in self._popen:

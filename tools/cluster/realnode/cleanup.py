@@ -57,10 +57,18 @@ def teardown(state_dir: Path) -> None:
         host.delete_bridge(bridge)
     if "chain" in record:
         host.remove_chains(record["chain"])
+    logs = Path("/var/log/containers")  # the kubelet's links into this run (others' stay)
+    if logs.is_dir():
+        for link in logs.iterdir():
+            if link.is_symlink() and os.readlink(link).startswith(f"{state_dir}/"):
+                link.unlink(missing_ok=True)
+    if record.get("enforcer"):  # one per host (nodes.py): its chains and ipsets are this run's
+        host.remove_enforcer_state()
     for cgroup in record.get("cgroups", []):
         host.remove_cgroup(cgroup)
     if "before" in record and not live_runs(exclude=state_dir):
         host.remove_chains(host.KUBE_CHAIN_PREFIX)
+        host.remove_enforcer_state()
         host.restore(record["before"], str(Path(tempfile.gettempdir()) / STATE_PREFIX))
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(state_dir)
@@ -82,7 +90,8 @@ def sweep_stale() -> list[Path]:
 def leftovers(state_dir: Path, record: dict, *, shared: bool) -> list[str]:
     """What of run `state_dir` (its node.json `record`) is still on the host; with `shared`, also
     the state all runs share (KUBE-* chains, kernel settings, hardcoded paths), which the last run
-    out restores. Empty when the teardown was complete."""
+    out restores. kube-router's chains and ipsets count as the run's own when it ran the enforcer,
+    as shared otherwise. Empty when the teardown was complete."""
     found = [f"process {pid}" for pid in host.processes_mentioning(f"{state_dir}/")]
     found += [f"cgroup {path}" for cgroup in record.get("cgroups", []) for path in host.cgroup_dirs(cgroup)]
     found += [f"mount {point}" for point in host.mounts_under(state_dir)]
@@ -93,6 +102,9 @@ def leftovers(state_dir: Path, record: dict, *, shared: bool) -> list[str]:
     if logs.is_dir():
         links = [link for link in logs.iterdir() if link.is_symlink()]
         found += [f"log link {link}" for link in links if os.readlink(link).startswith(f"{state_dir}/")]
+    if shared or record.get("enforcer"):
+        found += [f"chain {c}" for prefix in host.ENFORCER_CHAIN_PREFIXES for c in host.chains_named(prefix)]
+        found += [f"ipset {name}" for name in host.ipsets_named(host.ENFORCER_IPSET_PREFIXES)]
     if shared and "before" in record:
         found += [f"chain {chain}" for chain in host.chains_named(host.KUBE_CHAIN_PREFIX)]
         now = host.snapshot()

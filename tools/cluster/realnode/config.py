@@ -195,3 +195,39 @@ def kube_proxy_config(name: str, kubeconfig: Path, cluster_cidrs: list[str], gat
         "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
     }
     return yaml.safe_dump(config)
+
+
+# -- the NetworkPolicy enforcer ------------------------------------------------------------------
+ENFORCER_USER = "catalog-platform:kube-router"
+
+
+def enforcer_rbac() -> list[dict]:
+    """Read access to what kube-router's informers watch (its firewall-only share of upstream's
+    ClusterRole: no leases, no Service status)."""
+    name = "catalog-platform:kube-router"
+    rules = [
+        {"apiGroups": [""], "resources": ["namespaces", "pods", "services", "nodes", "endpoints"],
+         "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
+    ]  # fmt: skip
+    return [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name},
+         "rules": rules},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": name},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": ENFORCER_USER}]},
+    ]  # fmt: skip
+
+
+def enforcer_args(node: NodeLayout, kubeconfig: Path, binary: Path) -> list[str]:
+    """kube-router with only its NetworkPolicy controller: the bridge plugin routes, kube-proxy
+    serves Services. It firewalls the pods whose hostIP is `node`'s IP."""
+    return [
+        str(binary), f"--kubeconfig={kubeconfig}", f"--hostname-override={node.name}",
+        "--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
+        "--enable-ipv4=true", "--enable-ipv6=false",  # the bridge is IPv4 only
+        "--health-port=0", "--metrics-port=0",  # no fixed host ports: runs may overlap
+        # A full resync also repairs what a concurrent run's iptables-restore may have raced with.
+        "--iptables-sync-period=30s",
+    ]  # fmt: skip

@@ -34,6 +34,10 @@ SYSCTLS = (
 HARDCODED_PATHS = ("/var/lib/kubelet", "/var/log/containers", "/run/containerd")
 # Chains the kubelet (KUBE-FIREWALL, KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT) and kube-proxy leave.
 KUBE_CHAIN_PREFIX = "KUBE-"
+# What kube-router's NetworkPolicy controller writes (and leaves when it is stopped): its own
+# chains and the ipsets of policy peers. No other component here uses these names.
+ENFORCER_CHAIN_PREFIXES = ("KUBE-ROUTER-", "KUBE-NWPLCY-", "KUBE-POD-FW-")
+ENFORCER_IPSET_PREFIXES = ("KUBE-SRC-", "KUBE-DST-")
 # Pod subnets come from here: clear of podman's 10.88.0.0/16, the Service range 10.96.0.0/24 and
 # kwok's 10.244.0.0/16.
 POD_SUBNETS = ipaddress.ip_network("10.123.0.0/16")
@@ -153,6 +157,21 @@ def chains_named(prefix: str) -> list[str]:
             elif line.startswith(":" + prefix):
                 found.append(f"{binary}:{table}:{line[1:].split()[0]}")
     return found
+
+
+def ipsets_named(prefixes: tuple[str, ...]) -> list[str]:
+    if shutil.which("ipset") is None:
+        return []
+    return [name for name in sh("ipset", "list", "-name", check=False).stdout.split() if name.startswith(prefixes)]
+
+
+def remove_enforcer_state() -> list[str]:
+    """Delete kube-router's chains, then its ipsets (a set is busy while a rule names it)."""
+    removed = [chain for prefix in ENFORCER_CHAIN_PREFIXES for chain in remove_chains(prefix)]
+    for name in ipsets_named(ENFORCER_IPSET_PREFIXES):
+        sh("ipset", "destroy", name, check=False)
+        removed.append(f"ipset:{name}")
+    return removed
 
 
 # -- cgroups (v1 hierarchies and the unified one runc also uses) -------------------------------------

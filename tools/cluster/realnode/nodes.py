@@ -30,7 +30,16 @@ from tools.cluster.toolbox import TOOLS_BIN, missing, run, tool
 from . import config, host, pause, storage
 from .cleanup import RECORD, STATE_PREFIX, live_runs, read_record, sweep_stale, teardown
 
-BINARIES = ("kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr", "pause", "local-path-provisioner")
+BINARIES = (
+    "kubelet",
+    "kube-proxy",
+    "containerd",
+    "containerd-shim-runc-v2",
+    "ctr",
+    "pause",
+    "local-path-provisioner",
+    "kube-router",
+)
 HOST_PREREQUISITES = (config.RUNC, f"{config.CNI_BIN}/bridge", f"{config.CNI_BIN}/host-local", str(storage.BUSYBOX))
 
 
@@ -51,6 +60,8 @@ def unmet_prerequisites() -> list[str]:
     packages = "runc containernetworking-plugins busybox-static"
     reasons += [f"{path} (apt-get install {packages})" for path in HOST_PREREQUISITES if not os.access(path, os.X_OK)]
     reasons += [binary for binary in ("iptables", "ip6tables", "ip") if shutil.which(binary) is None]
+    if shutil.which("ipset") is None:
+        reasons.append("ipset (apt-get install ipset; the NetworkPolicy enforcer keeps policy peers in ipsets)")
     return reasons
 
 
@@ -140,6 +151,31 @@ class RealNodes:
             self._wait(f"node {node.name} Ready", lambda node=node: self._ready(node.name), 90)
         self.startup_seconds["nodes"] = round(time.monotonic() - began, 1)
         return self
+
+    def enforce_network_policies(self) -> None:
+        """Start kube-router's NetworkPolicy controller for the first node (the CNI bridge plugin
+        enforces nothing) and return once its chains are in place; `stop_enforcing` undoes it. One
+        enforcer per host: two would rewrite the same chains."""
+        assert self.plane is not None
+        if any((read_record(other) or {}).get("enforcer") for other in live_runs(exclude=self.state_dir)):
+            raise RuntimeError("another real-node run enforces NetworkPolicies on this host")
+        # kube-router matches bridged pod-to-pod packets in iptables (physdev); without this the
+        # bridge forwards them past every rule.
+        if Path("/proc/sys/net/bridge/bridge-nf-call-iptables").read_text().strip() != "1":
+            raise RuntimeError("net.bridge.bridge-nf-call-iptables is not 1: bridged pod traffic skips iptables")
+        self._write_record({**(read_record(self.state_dir) or {}), "enforcer": True})
+        self.plane.apply(config.enforcer_rbac())
+        pki = Pki(self.state_dir / "pki")
+        issue_client_certificate(self.plane.pki, pki.directory, "kube-router", config.ENFORCER_USER, [])
+        kubeconfig = self._kubeconfig(self.plane, pki, "kube-router")
+        self.group.start("kube-router", config.enforcer_args(self.nodes[0], kubeconfig, tool("kube-router")))
+        self._wait("kube-router's chains", lambda: bool(host.chains_named("KUBE-ROUTER-FORWARD")), 60)
+
+    def stop_enforcing(self) -> None:
+        """Stop kube-router and remove what it wrote (it leaves its chains and ipsets behind)."""
+        self.group.stop_one("kube-router")
+        host.remove_enforcer_state()
+        self._write_record({**(read_record(self.state_dir) or {}), "enforcer": False})
 
     def stop(self) -> None:
         """Stop the daemons, kill the pods, and undo every change to the host."""
