@@ -1,6 +1,7 @@
-"""The sandbox image, made here from `.tools/bin/pause` (tools/pause): one uncompressed layer with
-the static binary, written as an OCI archive that `ctr images import` reads. No registry and no
-image builder; the name carries the binary's digest, so a rebuilt pause is a new image."""
+"""Images made here from one static binary of `.tools/bin`: the sandbox image (tools/pause) and
+metrics-server's. One uncompressed layer holding the binary, written as an OCI archive that
+`ctr images import` reads. No registry and no image builder; the name carries the binary's
+digest, so a rebuilt binary is a new image."""
 
 from __future__ import annotations
 
@@ -30,20 +31,21 @@ def _tar(files: dict[str, tuple[bytes, int]]) -> bytes:
     return buffer.getvalue()
 
 
-def image_name(binary: Path) -> str:
-    return f"{REPOSITORY}:{hashlib.sha256(binary.read_bytes()).hexdigest()[:12]}"
+def image_name(binary: Path, repository: str = REPOSITORY) -> str:
+    return f"{repository}:{hashlib.sha256(binary.read_bytes()).hexdigest()[:12]}"
 
 
-def write_archive(binary: Path, archive: Path) -> str:
-    """Write the image of `binary` to `archive`; return the image's name."""
-    name = image_name(binary)
-    layer = _tar({"pause": (binary.read_bytes(), 0o755)})
+def write_archive(binary: Path, archive: Path, repository: str = REPOSITORY) -> str:
+    """Write the image of `binary` (entrypoint /<its name>) to `archive`; return the image's name."""
+    name = image_name(binary, repository)
+    layer = _tar({binary.name: (binary.read_bytes(), 0o755)})
     config = json.dumps(
         {
             "architecture": "amd64",
             "os": "linux",
-            # The upstream pause runs as 65535 too: the sandbox needs no privilege.
-            "config": {"Entrypoint": ["/pause"], "User": "65535:65535"},
+            # The upstream pause runs as 65535 too: the sandbox needs no privilege (nor does
+            # metrics-server, whose pod sets its own user).
+            "config": {"Entrypoint": [f"/{binary.name}"], "User": "65535:65535"},
             "rootfs": {"type": "layers", "diff_ids": [_digest(layer)]},
         }
     ).encode()
