@@ -73,6 +73,15 @@ def restore(before: dict, state_prefix: str) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def remove_log_links(target_prefix: str) -> None:
+    """The kubelet's /var/log/containers links that point under `target_prefix`."""
+    logs = Path("/var/log/containers")
+    if logs.is_dir():
+        for link in logs.iterdir():
+            if link.is_symlink() and os.readlink(link).startswith(target_prefix):
+                link.unlink(missing_ok=True)
+
+
 # -- network ----------------------------------------------------------------------------------------
 def free_subnet() -> ipaddress.IPv4Network:
     """A /24 of POD_SUBNETS that no interface on the host uses."""

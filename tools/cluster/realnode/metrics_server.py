@@ -38,6 +38,8 @@ ARGS = {
     # Nodes have no resolvable host name here; the InternalIP is the bridge address.
     "--kubelet-preferred-address-types": "InternalIP",
     "--kubelet-certificate-authority": CLUSTER_CA,
+    # kwok's nodes have no kubelet to scrape: each scrape of one would only time out.
+    "--node-selector": ",".join(f"{k}={v}" for k, v in NODE_LABEL.items()),
 }
 
 
