@@ -103,7 +103,8 @@ def test_hpa_scales_the_deployment_up_under_load_and_back_down_after_it(
     plane = real_cluster.plane
     assert plane is not None
     namespace = real_namespace()
-    rendered = render_dev(node_image, namespace, autoscaling=AUTOSCALING)
+    # An emptyDir per replica: added replicas must not share (or wait for) the one SQLite claim.
+    rendered = render_dev(node_image, namespace, autoscaling=AUTOSCALING, persistence={"enabled": False})
     deployment = rendered.one("Deployment")["metadata"]["name"]
     hpa_name = rendered.one("HorizontalPodAutoscaler")["metadata"]["name"]
     selector = ",".join(f"{k}={v}" for k, v in rendered.one("Deployment")["spec"]["selector"]["matchLabels"].items())
