@@ -26,6 +26,8 @@ TOOLS_LDFLAGS_containerd := -X github.com/containerd/containerd/v2/version.Versi
 TOOLS_LDFLAGS_pause :=
 TOOLS_LDFLAGS_local-path-provisioner := -X main.VERSION=@github.com/rancher/local-path-provisioner@
 TOOLS_LDFLAGS_kube-router := -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=@github.com/cloudnativelabs/kube-router/v2@
+# metrics-server reports client-go's version variable (its own Makefile sets it so).
+TOOLS_LDFLAGS_metrics-server := -X k8s.io/client-go/pkg/version.gitVersion=@sigs.k8s.io/metrics-server@
 # The real node's snapshotter is overlayfs; btrfs, devmapper and zfs would need cgo or host libraries.
 TOOLS_TAGS_containerd := no_btrfs no_devmapper no_zfs
 TOOLS_LDFLAGS_helm-diff := -X github.com/databus23/helm-diff/v3/cmd.Version=@github.com/databus23/helm-diff/v3@
@@ -36,7 +38,7 @@ TOOLS_LDFLAGS_kubernetes := \
   -X k8s.io/component-base/version.gitTreeState=clean
 
 # Built one module at a time, never in parallel: each `go build` already uses every core.
-TOOLS_GROUPS := tools argo cosign registry kube-linter etcd kubernetes containerd pause local-path-provisioner kube-router helm-diff
+TOOLS_GROUPS := tools argo cosign registry kube-linter etcd kubernetes containerd pause local-path-provisioner kube-router metrics-server helm-diff
 tools_dir = $(if $(filter tools,$(1)),tools,tools/$(1))
 
 .PHONY: tools

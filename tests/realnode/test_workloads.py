@@ -15,7 +15,7 @@ import pytest
 from tests.support import render
 from tools.cluster.realnode import NODE_LABEL, TAINT, RealNodes
 
-from .pods import get
+from .pods import apply_as_argocd, get
 
 pytestmark = pytest.mark.realnode
 
@@ -34,25 +34,23 @@ def dev_values(image: str) -> dict:
     }
 
 
+def render_dev(image: str, namespace: str, **overrides) -> render.Rendered:
+    """The dev Application's render on this cluster (dev_values), with `overrides` on top."""
+    values = {**dev_values(image), **overrides}
+    return render.render(*render.value_files(render.applications()["dev"]), values=values, namespace=namespace)
+
+
 def test_dev_deployment_becomes_available_with_its_probes_run_by_the_kubelet(
     real_cluster: RealNodes, real_namespace, node_image: str
 ):
     plane = real_cluster.plane
     assert plane is not None
     namespace = real_namespace()
-    rendered = render.render(
-        *render.value_files(render.applications()["dev"]), values=dev_values(node_image), namespace=namespace
-    )
-    # `helm test` pods are hooks; ArgoCD applies the rest, into the Application's namespace.
-    documents = [
-        {**d, "metadata": {**d["metadata"], "namespace": namespace}}
-        for d in rendered.documents
-        if "helm.sh/hook" not in d["metadata"].get("annotations", {})
-    ]
+    rendered = render_dev(node_image, namespace)
     deployment = rendered.one("Deployment")
     name = deployment["metadata"]["name"]
 
-    plane.apply(documents)
+    apply_as_argocd(plane, rendered.documents, namespace)
     plane.kubectl("wait", "-n", namespace, f"deployment/{name}", "--for=condition=Available", "--timeout=180s")
 
     selector = ",".join(f"{k}={v}" for k, v in deployment["spec"]["selector"]["matchLabels"].items())

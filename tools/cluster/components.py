@@ -6,7 +6,7 @@ import base64
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.cluster.pki import SERVICE_IP, Pki
+from tools.cluster.pki import FRONT_PROXY_CLIENT, SERVICE_IP, Pki
 from tools.cluster.toolbox import tool
 
 ADMISSION_PLUGINS = (
@@ -72,11 +72,22 @@ def _address_flags(layout: Layout) -> list[str]:
     # Real nodes: pods reach the apiserver through the `kubernetes` Service, whose endpoint the
     # default reconciler sets to this address; the apiserver dials each kubelet at its InternalIP
     # (no name resolution) with a client certificate the kubelet's webhook authorizer checks.
+    # The aggregation layer serves metrics.k8s.io from metrics-server on the real node: the
+    # apiserver proxies to it with the front-proxy client certificate and dials the pod's endpoint
+    # itself (aggregator routing) rather than relying on kube-proxy's rules on this host.
     return [
         f"--bind-address={layout.address}", f"--advertise-address={layout.address}",
         "--kubelet-preferred-address-types=InternalIP",
         f"--kubelet-client-certificate={p('apiserver-kubelet-client.crt')}",
         f"--kubelet-client-key={p('apiserver-kubelet-client.key')}",
+        f"--requestheader-client-ca-file={p('front-proxy-ca.crt')}",
+        f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={p(FRONT_PROXY_CLIENT + '.crt')}",
+        f"--proxy-client-key-file={p(FRONT_PROXY_CLIENT + '.key')}",
+        "--enable-aggregator-routing=true",
     ]  # fmt: skip
 
 
@@ -98,7 +109,16 @@ def kube_controller_manager(layout: Layout) -> list[str]:
         f"--service-account-private-key-file={p('sa.key')}", f"--root-ca-file={p('ca.crt')}",
         f"--cluster-signing-cert-file={p('ca.crt')}", f"--cluster-signing-key-file={p('ca.key')}",
         f"--cert-dir={layout.state_dir / 'kcm-certs'}",
+        *_autoscaling_flags(layout),
     ]  # fmt: skip
+
+
+def _autoscaling_flags(layout: Layout) -> list[str]:
+    if layout.address == "127.0.0.1":
+        return []  # kwok pods report no usage: nothing for the HPA controller to read
+    # Real nodes serve pod metrics (metrics-server): the HPA controller reads them every 5 s
+    # rather than 15 s, so an HPA acts within a metrics-server resolution of a change in load.
+    return ["--horizontal-pod-autoscaler-sync-period=5s"]
 
 
 def kube_scheduler(layout: Layout) -> list[str]:

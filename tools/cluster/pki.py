@@ -22,6 +22,7 @@ CLIENTS = {
     "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ["system:masters"]),
 }
 SERVICE_IP = "10.96.0.1"
+FRONT_PROXY_CLIENT = "front-proxy-client"
 _VALIDITY = datetime.timedelta(days=2)
 
 
@@ -86,24 +87,29 @@ def _leaf(directory: Path, name: str, subject, ca_cert, ca_key, usage, sans=None
     _write_key(directory / f"{name}.key", key)
 
 
-def create_pki(directory: Path, extra_ips: tuple[str, ...] = ()) -> Pki:
-    """Write a CA, the apiserver's serving certificate (valid for `extra_ips` too), one client
-    certificate per identity in CLIENTS and the service-account signing key pair into `directory`."""
-    directory.mkdir(parents=True, exist_ok=True)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_subject = _name("catalog-platform-test-ca")
-    ca_cert = _sign(
-        ca_subject,
-        ca_subject,
-        ca_key.public_key(),
-        ca_key,
+def _ca(directory: Path, name: str, common_name: str):
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = _name(common_name)
+    cert = _sign(
+        subject,
+        subject,
+        key.public_key(),
+        key,
         [
             (x509.BasicConstraints(ca=True, path_length=None), True),
             (x509.KeyUsage(True, False, False, False, False, True, True, False, False), True),
         ],
     )
-    (directory / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    _write_key(directory / "ca.key", ca_key)
+    (directory / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(directory / f"{name}.key", key)
+    return cert, key
+
+
+def create_pki(directory: Path, extra_ips: tuple[str, ...] = ()) -> Pki:
+    """Write a CA, the apiserver's serving certificate (valid for `extra_ips` too), one client
+    certificate per identity in CLIENTS and the service-account signing key pair into `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_cert, ca_key = _ca(directory, "ca", "catalog-platform-test-ca")
 
     sans = [
         x509.DNSName(dns)
@@ -135,6 +141,19 @@ def create_pki(directory: Path, extra_ips: tuple[str, ...] = ()) -> Pki:
             ExtendedKeyUsageOID.CLIENT_AUTH,
         )
 
+    # The aggregation layer: the apiserver proxies to extension apiservers (metrics-server) with
+    # this client certificate, and they trust the user it names only from this CA (kept apart from
+    # the cluster CA, as kubeadm does, so no other client certificate can assert a user).
+    proxy_ca_cert, proxy_ca_key = _ca(directory, "front-proxy-ca", "catalog-platform-test-front-proxy-ca")
+    _leaf(
+        directory,
+        FRONT_PROXY_CLIENT,
+        _name(FRONT_PROXY_CLIENT),
+        proxy_ca_cert,
+        proxy_ca_key,
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+    )
+
     # The service-account token signer must be RSA or ECDSA; RSA is what kubeadm makes.
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     _write_key(directory / "sa.key", sa_key)
@@ -151,3 +170,13 @@ def issue_client_certificate(pki: Pki, directory: Path, name: str, user: str, gr
     ca_key = serialization.load_pem_private_key(pki.path("ca.key").read_bytes(), password=None)
     directory.mkdir(parents=True, exist_ok=True)
     _leaf(directory, name, _name(user, groups), ca_cert, ca_key, ExtendedKeyUsageOID.CLIENT_AUTH)
+
+
+def issue_serving_certificate(pki: Pki, directory: Path, name: str, host: str, ips: list[str]) -> None:
+    """Write `name`.crt/.key into `directory`: a serving certificate for `host` and `ips` signed by
+    `pki`'s CA (a real node's kubelet, so its clients verify it instead of skipping TLS checks)."""
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.path("ca.key").read_bytes(), password=None)
+    directory.mkdir(parents=True, exist_ok=True)
+    sans = [x509.DNSName(host), *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips)]
+    _leaf(directory, name, _name(host), ca_cert, ca_key, ExtendedKeyUsageOID.SERVER_AUTH, sans)

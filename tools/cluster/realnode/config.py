@@ -121,7 +121,9 @@ def registry_hosts_toml(host: str) -> str:
     return f'server = "http://{host}"\n[host."http://{host}"]\n  capabilities = ["pull", "resolve"]\n'
 
 
-def kubelet_config(node: NodeLayout, ca_file: Path) -> str:
+def kubelet_config(node: NodeLayout, ca_file: Path, serving: Path) -> str:
+    """`serving`: the stem of a certificate and key signed by `ca_file`'s CA for the node's name
+    and IP, so the kubelet's clients (the apiserver, metrics-server) can verify whom they reach."""
     config = {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
@@ -138,6 +140,8 @@ def kubelet_config(node: NodeLayout, ca_file: Path) -> str:
             "x509": {"clientCAFile": str(ca_file)},
         },
         "authorization": {"mode": "Webhook"},
+        "tlsCertFile": str(serving.with_suffix(".crt")),
+        "tlsPrivateKeyFile": str(serving.with_suffix(".key")),
         "containerRuntimeEndpoint": node.endpoint,
         "imageServiceEndpoint": node.endpoint,
         "cgroupDriver": "cgroupfs",

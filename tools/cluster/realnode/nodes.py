@@ -24,10 +24,10 @@ import yaml
 
 from tools.cluster import components, processes
 from tools.cluster.controlplane import ControlPlane
-from tools.cluster.pki import Pki, issue_client_certificate
+from tools.cluster.pki import Pki, issue_client_certificate, issue_serving_certificate
 from tools.cluster.toolbox import TOOLS_BIN, missing, run, tool
 
-from . import config, host, pause, storage
+from . import config, host, metrics_server, pause, storage
 from .cleanup import RECORD, STATE_PREFIX, live_runs, read_record, sweep_stale, teardown
 
 BINARIES = (
@@ -39,6 +39,8 @@ BINARIES = (
     "pause",
     "local-path-provisioner",
     "kube-router",
+    "metrics-server",
+    "kustomize",
 )
 HOST_PREREQUISITES = (config.RUNC, f"{config.CNI_BIN}/bridge", f"{config.CNI_BIN}/host-local", str(storage.BUSYBOX))
 
@@ -142,7 +144,8 @@ class RealNodes:
             issue_client_certificate(plane.pki, pki.directory, identity, f"system:node:{node.name}", ["system:nodes"])
             kubeconfig = self._kubeconfig(plane, pki, identity)
             kubelet_config = node.directory / "kubelet.yaml"
-            kubelet_config.write_text(config.kubelet_config(node, pki.ca_cert))
+            issue_serving_certificate(plane.pki, pki.directory, f"serving-{node.name}", node.name, [node.gateway])
+            kubelet_config.write_text(config.kubelet_config(node, pki.ca_cert, pki.path(f"serving-{node.name}")))
             args = config.kubelet_args(node, kubeconfig, kubelet_config, tool("kubelet"))
             self.group.start(f"kubelet-{node.name}", args, env)
         self._start_kube_proxy(plane, pki, env)
@@ -257,7 +260,8 @@ class RealNodes:
 
 
 def start_cluster(count: int = 1, *, detached: bool = False, install_crds: bool = False):
-    """A control plane serving on the first node's bridge IP, with `count` real nodes joined."""
+    """A control plane serving on the first node's bridge IP, with `count` real nodes joined and
+    metrics-server deployed on them (not waited for: see metrics_server.install)."""
     nodes = RealNodes(count, detached=detached)
     plane = None
     try:
@@ -266,6 +270,7 @@ def start_cluster(count: int = 1, *, detached: bool = False, install_crds: bool 
             detached=detached, install_crds=install_crds, address=address, default_storage_class=False
         ).start()
         nodes.join(plane)
+        metrics_server.install(plane, nodes)
     except BaseException:
         nodes.stop()
         if plane is not None:

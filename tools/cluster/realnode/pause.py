@@ -1,7 +1,8 @@
-"""The sandbox image, made here from `.tools/bin/pause` (tools/pause): one uncompressed layer with
-the static binary, written as an OCI archive that `ctr images import` reads. No registry and no
-image builder; the name carries the binary's digest, so a rebuilt pause is a new image.
-`write_image` packs any such single-layer image (the storage provisioner's helper, storage.py)."""
+"""Images made here from one static binary of `.tools/bin`: the sandbox image (tools/pause) and
+metrics-server's. One uncompressed layer holding the binary, written as an OCI archive that
+`ctr images import` reads. No registry and no image builder; the name carries the binary's
+digest, so a rebuilt binary is a new image. `write_image` packs any such single-layer image (the
+storage provisioner's helper, storage.py)."""
 
 from __future__ import annotations
 
@@ -35,16 +36,17 @@ def _tar(files: dict[str, tuple[bytes, int]], links: dict[str, str] | None = Non
     return buffer.getvalue()
 
 
-def image_name(binary: Path) -> str:
-    return f"{REPOSITORY}:{hashlib.sha256(binary.read_bytes()).hexdigest()[:12]}"
+def image_name(binary: Path, repository: str = REPOSITORY) -> str:
+    return f"{repository}:{hashlib.sha256(binary.read_bytes()).hexdigest()[:12]}"
 
 
-def write_archive(binary: Path, archive: Path) -> str:
-    """Write the image of `binary` to `archive`; return the image's name."""
-    name = image_name(binary)
-    # The upstream pause runs as 65535 too: the sandbox needs no privilege.
-    config = {"Entrypoint": ["/pause"], "User": "65535:65535"}
-    write_image(archive, name, {"pause": (binary.read_bytes(), 0o755)}, config)
+def write_archive(binary: Path, archive: Path, repository: str = REPOSITORY) -> str:
+    """Write the image of `binary` (entrypoint /<its name>) to `archive`; return the image's name."""
+    name = image_name(binary, repository)
+    # The upstream pause runs as 65535 too: the sandbox needs no privilege (nor does
+    # metrics-server, whose pod sets its own user).
+    config = {"Entrypoint": [f"/{binary.name}"], "User": "65535:65535"}
+    write_image(archive, name, {binary.name: (binary.read_bytes(), 0o755)}, config)
     return name
 
 
