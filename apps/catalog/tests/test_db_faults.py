@@ -22,6 +22,14 @@ def raised_while_handling(outer: Exception, inner: Exception) -> Exception:
         return exc
 
 
+def _raised_from(outer: Exception, cause: Exception) -> Exception:
+    """`outer` raised `from cause`: an explicit chain, read whatever the outer error is."""
+    try:
+        raise outer from cause
+    except Exception as exc:
+        return exc
+
+
 @pytest.mark.parametrize(
     ("error", "down"),
     [
@@ -55,6 +63,22 @@ def raised_while_handling(outer: Exception, inner: Exception) -> Exception:
             ),
             False,
             id="sqlite-schema-error",
+        ),
+        pytest.param(
+            raised_while_handling(KeyError("bug"), asyncpg.InterfaceError("closed")),
+            False,
+            id="bug-while-handling-a-fault",
+        ),
+        pytest.param(
+            raised_while_handling(
+                raised_while_handling(ValueError("bug"), OperationalError("database is locked")),
+                sqlite3.OperationalError("database is locked"),
+            ),
+            False,
+            id="bug-while-handling-a-translated-fault",
+        ),
+        pytest.param(
+            _raised_from(RuntimeError("the product could not be read"), TimeoutError()), True, id="raised-from-a-fault"
         ),
         pytest.param(IntegrityError("duplicate key"), False, id="constraint"),
         pytest.param(asyncpg.UniqueViolationError("duplicate key"), False, id="unique-violation"),

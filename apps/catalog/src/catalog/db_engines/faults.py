@@ -7,7 +7,7 @@ import asyncio
 import sqlite3
 
 import asyncpg
-from tortoise.exceptions import DBConnectionError
+from tortoise.exceptions import BaseORMException, DBConnectionError
 
 # The database cannot be reached or did not answer in time. OperatorInterventionError covers an
 # admin or crash shutdown, "cannot connect now" and a statement the server cancelled.
@@ -37,8 +37,11 @@ BROKEN_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def is_database_down(exc: BaseException) -> bool:
-    """The error, or one it was raised from or while handling, means the database is unavailable
-    (Tortoise and the ORM code wrap driver errors; a rollback can fail on a connection already lost)."""
+    """The error, or one it was raised from, means the database is unavailable. An error is read
+    through what it was raised from (`raise ... from`) and, when it is the ORM's own, through what
+    it was raised while handling: Tortoise translates driver errors that way, and a rollback can
+    fail on a connection already lost. Any other error raised while handling a database fault is
+    a fault of its own (a bug in an except block is a 500, not a 503)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -47,5 +50,5 @@ def is_database_down(exc: BaseException) -> bool:
         if isinstance(current, sqlite3.OperationalError) and str(current) in _SQLITE_BUSY:
             return True
         seen.add(id(current))
-        current = current.__cause__ or current.__context__
+        current = current.__cause__ or (current.__context__ if isinstance(current, BaseORMException) else None)
     return False
