@@ -3,7 +3,6 @@ Retry-After, never 500), and which of them leave a connection in a state nobody 
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 
 import asyncpg
@@ -27,12 +26,11 @@ _SQLITE_BUSY = ("database is locked", "database table is locked")
 
 # After one of these the connection may still be mid-statement, cancelling, or closed by the
 # server: given back to the pool it would make the next user wait for the cancellation ("another
-# operation is in progress") or fail. It is closed instead. A cancelled task (a client that hung
-# up, a deadline) counts: its statement may still run.
+# operation is in progress") or fail. It is closed instead. (A cancelled task breaks it only when
+# it interrupted a statement: db_engines.postgres.is_broken.)
 BROKEN_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     *DATABASE_DOWN_ERRORS,
     OSError,
-    asyncio.CancelledError,
 )
 
 
