@@ -5,6 +5,7 @@ recovers without a restart, and the database holds every acknowledged write and 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 import signal
@@ -56,13 +57,13 @@ class Load:
         self._category = products[0]["category"]
         timeout = REQUEST_TIMEOUT_SECONDS + 10  # longer than any answer may take, to measure it
         self._threads = [
-            threading.Thread(target=self._client, args=(base_url, timeout, n), daemon=True) for n in range(CLIENTS)
+            threading.Thread(target=self._client, args=(base_url, timeout), daemon=True) for _ in range(CLIENTS)
         ]
         self._threads.append(threading.Thread(target=self._prober, args=(base_url, timeout), daemon=True))
         for thread in self._threads:
             thread.start()
 
-    def _client(self, base_url: str, timeout: float, n: int) -> None:
+    def _client(self, base_url: str, timeout: float) -> None:
         with httpx.Client(base_url=base_url, timeout=timeout) as client:
             while not self._stop.is_set():
                 i = next(self._counter)
@@ -107,7 +108,6 @@ class Load:
 
 def _database_rows(url: str) -> tuple[dict[str, int], dict[int, str], dict[str, int], dict[str, int]]:
     """(stock by product, product by movement id, ledger sum by product, initial ledger rows by product)."""
-    import asyncio
 
     async def read() -> Any:
         connection = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1), timeout=10)
