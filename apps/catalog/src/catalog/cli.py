@@ -24,10 +24,17 @@ def serve(settings: Settings) -> None:
     from sanic.worker.loader import AppLoader
 
     from catalog.app import create_app
+    from catalog.shutdown import DrainingHttpProtocol
 
     loader = AppLoader(factory=partial(create_app, settings))
     app = loader.load()
-    app.prepare(host=settings.host, port=settings.port, workers=settings.workers, single_process=False)
+    app.prepare(
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        single_process=False,
+        protocol=DrainingHttpProtocol,
+    )
     Sanic.serve(primary=app, app_loader=loader)
 
 
