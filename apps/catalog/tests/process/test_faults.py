@@ -23,7 +23,7 @@ import pytest
 from catalog.health import READY_CHECK_TIMEOUT_SECONDS
 from tests.support.api import PROBLEM_JSON
 from tests.support.postgres import PostgresServer
-from tests.support.process_tier import SqliteWriteLock, create_product, server_env, wait_until
+from tests.support.process_tier import SqliteWriteLock, chaos_rounds, create_product, server_env, wait_until
 from tests.support.server import ServerProcess, run_catalog
 from tests.support.tokens import auth
 
@@ -130,7 +130,10 @@ def _database_rows(url: str) -> tuple[dict[str, int], dict[int, str], dict[str, 
     )
 
 
-def test_database_stopped_then_frozen_under_load(own_postgres: PostgresServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("chaos_round", chaos_rounds())
+def test_database_stopped_then_frozen_under_load(
+    own_postgres: PostgresServer, tmp_path: Path, chaos_round: int
+) -> None:
     url = own_postgres.url
     env = server_env(
         url,
@@ -251,3 +254,25 @@ def test_serve_starts_while_the_database_is_frozen(own_postgres: PostgresServer,
     assert frozen.status_code == 503
     assert frozen.json()["type"] == "/problems/database-unavailable"
     assert probe_seconds <= READY_CHECK_TIMEOUT_SECONDS + SLACK_SECONDS
+
+
+@pytest.mark.parametrize("command", [pytest.param("migrate", id="migrate"), pytest.param("seed", id="seed")])
+def test_command_against_a_frozen_database_exits_with_one_line(
+    own_postgres: PostgresServer, tmp_path: Path, command: str
+) -> None:
+    """A migration job (or a seed) whose database does not answer gives up at its deadline with
+    exit 1 and one line saying what did not answer, so the orchestrator restarts it."""
+    env = server_env(own_postgres.url, tmp_path / "metrics", CATALOG_DB_TIMEOUT_SECONDS=str(DB_TIMEOUT_SECONDS))
+    own_postgres.signal(signal.SIGSTOP)
+    try:
+        result = run_catalog(command, env=env, timeout=60)
+    finally:
+        own_postgres.signal(signal.SIGCONT)
+
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.startswith(
+        f"catalog: {command}: the database is unavailable or did not answer within CATALOG_DB_TIMEOUT_SECONDS=2 ("
+    )
+    assert "TimeoutError" in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
