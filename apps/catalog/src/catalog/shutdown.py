@@ -54,10 +54,11 @@ def register(app: Sanic, settings: Settings) -> None:
 
     @app.before_server_stop
     async def drain(app: Sanic) -> None:
-        # Sanic has put back the default handlers: a second signal would end the worker halfway
-        # (before its stop hooks). The manager escalates to SIGKILL if the worker overstays.
-        for signum in _STOP_SIGNALS:
-            signal.signal(signum, signal.SIG_IGN)
+        if _owns_its_signals(app):
+            # Sanic has put back the default handlers: a second signal would end the worker
+            # halfway (before its stop hooks). The manager escalates to SIGKILL if it overstays.
+            for signum in _STOP_SIGNALS:
+                signal.signal(signum, signal.SIG_IGN)
         app.ctx.draining = True
         log.info("draining", extra={"drain_seconds": settings.drain_seconds})
         # The listener still accepts here: /readyz answers 503 so load balancers stop sending.
@@ -110,9 +111,17 @@ def _release_listener_on_stop(app: Sanic) -> None:
         signal.signal(signum, on_stop)
 
 
+def _owns_its_signals(app: Sanic) -> bool:
+    """A worker of `catalog serve` (Sanic's own server, listening), not an app under an ASGI
+    server or a test client, whose process's signals are not ours to change."""
+    return bool(_listeners(app))
+
+
 def _stop_once(app: Sanic) -> None:
     """In a worker: the first SIGTERM/SIGINT stops it; a second one (the manager's and the
     orchestrator's both reaching it) must not stop the loop again in the middle of the drain."""
+    if not _owns_its_signals(app):
+        return
     loop = asyncio.get_running_loop()
     stopping = False
 
