@@ -13,6 +13,7 @@ import select
 import signal
 import socket
 import struct
+import sys
 from typing import Any
 
 from sanic import HTTPResponse, Request, Sanic
@@ -164,10 +165,12 @@ def _refuse_new_handshakes(listener: socket.socket) -> None:
 async def _close_listener_cleanly(app: Sanic) -> None:
     """Closing a listening socket resets the connections waiting in its accept queue: clients
     that have sent a request and get no answer. So new handshakes are stopped first (a client
-    then retries its SYN and is refused once the listener is gone), the queue is left to empty
-    (bounded), and Sanic closes the listener right after the stop hooks, with no await between.
-    The socket is shared by the workers: the first worker at the end of its drain stops it."""
+    then retries its SYN and is refused once the listener is gone), then the queue is left to
+    empty (bounded); nothing joins it before Sanic closes the listener after the stop hooks. The
+    socket is shared by the workers: the first worker at the end of its drain stops it."""
     listeners = _listeners(app)
+    if sys.platform != "linux":
+        return  # no socket filters (`make run` on a Mac): the listener closes as Sanic closes it
     for listener in listeners:
         _refuse_new_handshakes(listener)
     for _ in range(int(ACCEPT_QUEUE_WAIT_SECONDS / _ACCEPT_POLL_SECONDS)):
