@@ -58,6 +58,12 @@ test: lint ## Lint, then the whole pytest suite (every tier; CI=true fails on an
 fuzz: venv ## Schemathesis on SQLite and PostgreSQL with 200 examples per operation (FUZZ_SEED to vary; ~15 min).
 	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-200} $(BIN)/pytest -m process apps/catalog/tests/process/test_fuzz.py
 
+.PHONY: chaos
+chaos: venv ## Fault tests under load on a real PostgreSQL, CHAOS_ITERATIONS times each (default 5, max 50; ~1 min a round): database stopped and frozen, SIGTERM to 2 workers.
+	CHAOS_ITERATIONS=$${CHAOS_ITERATIONS:-5} $(BIN)/pytest -m process \
+	  apps/catalog/tests/process/test_faults.py::test_database_stopped_then_frozen_under_load \
+	  apps/catalog/tests/process/test_shutdown.py::test_serve_sigterm_under_keep_alive_load_with_workers
+
 .PHONY: bench
 bench: venv ## Load-test the API beside bare Sanic and raw asyncpg per endpoint (~20 min; BENCH_QUICK=1 for a short check; BENCH_SOAK_SECONDS=300 adds a soak).
 	@command -v wrk >/dev/null || { echo "make: bench needs wrk (apt-get install wrk)" >&2; exit 1; }

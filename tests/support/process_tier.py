@@ -5,6 +5,7 @@ contexts, and database locks held from outside the server."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import sqlite3
 import time
@@ -14,12 +15,24 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.server import catalog_env, run_catalog
 from tests.support.tokens import AUDIENCE, ISSUER, TEST_SECRET, auth
 
 PRODUCT_ROUTE = "/v1/products/{product_id}"
+# How many times the fault tests under load (database stopped and frozen, shutdown) run: once in
+# `make test`; `make chaos` sets more, to find what one run in a few would show. Capped: bounded.
+CHAOS_ITERATIONS_MAX = 50
+
+
+def chaos_rounds() -> list[Any]:
+    """The rounds of a fault test under load, CHAOS_ITERATIONS of them (1 unless set)."""
+    iterations = int(os.environ.get("CHAOS_ITERATIONS", "1"))
+    if not 1 <= iterations <= CHAOS_ITERATIONS_MAX:
+        raise ValueError(f"CHAOS_ITERATIONS must be 1..{CHAOS_ITERATIONS_MAX}, got {iterations}")
+    return [pytest.param(n, id=f"round-{n}") for n in range(iterations)]
 
 
 def server_env(database_url: str, metrics_dir: Path, **values: str) -> dict[str, str]:

@@ -22,6 +22,23 @@ def raised_while_handling(outer: Exception, inner: Exception) -> Exception:
         return exc
 
 
+def _bug_while_handling(fault: Exception) -> Exception:
+    return raised_while_handling(KeyError("bug"), fault)
+
+
+def _sqlite_busy_translated() -> Exception:
+    """SQLite's busy error as Tortoise translates it."""
+    return raised_while_handling(OperationalError("database is locked"), sqlite3.OperationalError("database is locked"))
+
+
+def _raised_from(outer: Exception, cause: Exception) -> Exception:
+    """`outer` raised `from cause`: an explicit chain, read whatever the outer error is."""
+    try:
+        raise outer from cause
+    except Exception as exc:
+        return exc
+
+
 @pytest.mark.parametrize(
     ("error", "down"),
     [
@@ -55,6 +72,12 @@ def raised_while_handling(outer: Exception, inner: Exception) -> Exception:
             ),
             False,
             id="sqlite-schema-error",
+        ),
+        # A bug in an except block that was handling a fault is a fault of its own.
+        pytest.param(_bug_while_handling(asyncpg.InterfaceError("closed")), False, id="bug-handling-a-fault"),
+        pytest.param(_bug_while_handling(_sqlite_busy_translated()), False, id="bug-handling-a-translated-fault"),
+        pytest.param(
+            _raised_from(RuntimeError("the product could not be read"), TimeoutError()), True, id="raised-from-a-fault"
         ),
         pytest.param(IntegrityError("duplicate key"), False, id="constraint"),
         pytest.param(asyncpg.UniqueViolationError("duplicate key"), False, id="unique-violation"),

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import os
-
 from sanic import Blueprint, Sanic
 from sanic_ext import Extend
 
-from catalog import auth, db, docs, health, problems
+from catalog import auth, db, docs, health, problems, shutdown
 from catalog.categories import views as category_views
 from catalog.observability.logging import configure_logging
-from catalog.observability.metrics import Metrics, forget_worker
+from catalog.observability.metrics import Metrics
 from catalog.observability.requests import install_request_observers
-from catalog.observability.tracing import configure_tracing, shutdown_tracing
+from catalog.observability.tracing import configure_tracing
 from catalog.products import views as product_views
 from catalog.settings import Settings, load_settings
-
-log = logging.getLogger("catalog.app")
 
 
 def create_app(settings: Settings | None = None, name: str = "catalog") -> Sanic:
@@ -53,21 +47,5 @@ def create_app(settings: Settings | None = None, name: str = "catalog") -> Sanic
     app.blueprint(docs.blueprint())
     app.blueprint(v1)
     db.register_database(app, settings)
-    _register_shutdown(app, settings)
+    shutdown.register(app, settings)
     return app
-
-
-def _register_shutdown(app: Sanic, settings: Settings) -> None:
-    @app.before_server_stop
-    async def drain(app: Sanic) -> None:
-        # The listener still accepts here: /readyz answers 503 for drain_seconds so load balancers
-        # stop sending traffic, then Sanic closes it and waits for in-flight requests.
-        app.ctx.draining = True
-        log.info("draining", extra={"drain_seconds": settings.drain_seconds})
-        await asyncio.sleep(settings.drain_seconds)
-
-    @app.after_server_stop
-    async def flush(app: Sanic) -> None:
-        shutdown_tracing()
-        forget_worker(os.getpid())
-        log.info("stopped")

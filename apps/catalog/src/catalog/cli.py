@@ -24,10 +24,17 @@ def serve(settings: Settings) -> None:
     from sanic.worker.loader import AppLoader
 
     from catalog.app import create_app
+    from catalog.shutdown import DrainingHttpProtocol
 
     loader = AppLoader(factory=partial(create_app, settings))
     app = loader.load()
-    app.prepare(host=settings.host, port=settings.port, workers=settings.workers, single_process=False)
+    app.prepare(
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        single_process=False,
+        protocol=DrainingHttpProtocol,
+    )
     Sanic.serve(primary=app, app_loader=loader)
 
 
@@ -75,11 +82,40 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "token":
             token(settings, args.subject, args.scopes, args.ttl)
         else:
-            print(asyncio.run(_with_orm(settings, args.command)))
+            return _run_with_orm(settings, args.command)
     except ConfigurationError as exc:
         print(f"catalog: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _run_with_orm(settings: Settings, work: str) -> int:
+    """migrate/seed; a database that is unavailable or does not answer within its deadline is one
+    line on stderr and exit 1 (an init container's log, read by a human), not a traceback."""
+    from catalog.db_engines.faults import is_database_down
+
+    try:
+        print(asyncio.run(_with_orm(settings, work)))
+    except Exception as exc:
+        if not is_database_down(exc):
+            raise
+        print(
+            f"catalog: {work}: the database is unavailable or did not answer within "
+            f"CATALOG_DB_TIMEOUT_SECONDS={settings.db_timeout_seconds:g} ({_describe(exc)})",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _describe(exc: BaseException) -> str:
+    """The error and what it was raised from, on one line."""
+    parts: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(parts) < 3:
+        parts.append(f"{type(current).__name__}: {current}".removesuffix(": ").replace("\n", " "))
+        current = current.__cause__
+    return " <- ".join(parts)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from sanic import Sanic
 from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
-from tortoise.contrib.sanic import register_tortoise
 
 from catalog.settings import Settings
 
@@ -60,8 +60,24 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
 
 
 def register_database(app: Sanic, settings: Settings) -> None:
-    """Open the ORM in each worker before it serves, close it after. Never creates tables."""
-    register_tortoise(app, config=tortoise_config(settings))
+    """Open the ORM in each worker before it serves (catalog.shutdown closes it). Never creates
+    tables. Opening connects to nothing: the first query does, within the database deadline."""
+    config = tortoise_config(settings)
+
+    @app.before_server_start
+    async def open_database(app: Sanic) -> None:
+        # The global fallback lets every request task find the connections Tortoise.init made.
+        await Tortoise.init(config=config, _enable_global_fallback=True)
+
+
+async def close_database(deadline_seconds: float) -> bool:
+    """Close the pools within the deadline (a frozen database must not hold the exit up); False if
+    that did not finish."""
+    try:
+        await asyncio.wait_for(Tortoise.close_connections(), deadline_seconds)
+    except TimeoutError:
+        return False
+    return True
 
 
 async def migrate(settings: Settings) -> None:

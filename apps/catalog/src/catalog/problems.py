@@ -107,6 +107,13 @@ def _allowed_methods(exc: sanic_exceptions.MethodNotAllowed, request: Request | 
     return allowed
 
 
+def _before_the_head(request: Request | None) -> bool:
+    """Sanic failed before it had parsed a request head. Its HTTP/1 parser raises the body's
+    PayloadTooLarge for a head over the limit too, and then hands the error handler a placeholder
+    request with no head; a body is only read once the head has been parsed."""
+    return request is not None and not request.head
+
+
 def _from_sanic(exc: sanic_exceptions.SanicException, request: Request | None = None) -> CatalogError:
     if isinstance(exc, sanic_exceptions.NotFound):
         return NotFound("No route matches this path")
@@ -114,8 +121,7 @@ def _from_sanic(exc: sanic_exceptions.SanicException, request: Request | None = 
         allowed = ", ".join(sorted(_allowed_methods(exc, request)))
         return MethodNotAllowed(f"Allowed: {allowed}", headers={"Allow": allowed})
     if isinstance(exc, sanic_exceptions.PayloadTooLarge):
-        # Sanic's HTTP/1 parser raises the same exception for the head; only its message differs.
-        if "header" in str(exc).lower():
+        if _before_the_head(request):
             return HeadersTooLarge("The request headers exceed the size limit")
         return PayloadTooLarge("The body exceeds the request size limit")
     error = CatalogError(str(exc) if exc.quiet else None)

@@ -5,6 +5,7 @@ recovers without a restart, and the database holds every acknowledged write and 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 import signal
@@ -22,7 +23,7 @@ import pytest
 from catalog.health import READY_CHECK_TIMEOUT_SECONDS
 from tests.support.api import PROBLEM_JSON
 from tests.support.postgres import PostgresServer
-from tests.support.process_tier import SqliteWriteLock, create_product, server_env, wait_until
+from tests.support.process_tier import SqliteWriteLock, chaos_rounds, create_product, server_env, wait_until
 from tests.support.server import ServerProcess, run_catalog
 from tests.support.tokens import auth
 
@@ -56,13 +57,13 @@ class Load:
         self._category = products[0]["category"]
         timeout = REQUEST_TIMEOUT_SECONDS + 10  # longer than any answer may take, to measure it
         self._threads = [
-            threading.Thread(target=self._client, args=(base_url, timeout, n), daemon=True) for n in range(CLIENTS)
+            threading.Thread(target=self._client, args=(base_url, timeout), daemon=True) for _ in range(CLIENTS)
         ]
         self._threads.append(threading.Thread(target=self._prober, args=(base_url, timeout), daemon=True))
         for thread in self._threads:
             thread.start()
 
-    def _client(self, base_url: str, timeout: float, n: int) -> None:
+    def _client(self, base_url: str, timeout: float) -> None:
         with httpx.Client(base_url=base_url, timeout=timeout) as client:
             while not self._stop.is_set():
                 i = next(self._counter)
@@ -107,7 +108,6 @@ class Load:
 
 def _database_rows(url: str) -> tuple[dict[str, int], dict[int, str], dict[str, int], dict[str, int]]:
     """(stock by product, product by movement id, ledger sum by product, initial ledger rows by product)."""
-    import asyncio
 
     async def read() -> Any:
         connection = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1), timeout=10)
@@ -130,7 +130,10 @@ def _database_rows(url: str) -> tuple[dict[str, int], dict[int, str], dict[str, 
     )
 
 
-def test_database_stopped_then_frozen_under_load(own_postgres: PostgresServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("chaos_round", chaos_rounds())
+def test_database_stopped_then_frozen_under_load(
+    own_postgres: PostgresServer, tmp_path: Path, chaos_round: int
+) -> None:
     url = own_postgres.url
     env = server_env(
         url,
@@ -251,3 +254,25 @@ def test_serve_starts_while_the_database_is_frozen(own_postgres: PostgresServer,
     assert frozen.status_code == 503
     assert frozen.json()["type"] == "/problems/database-unavailable"
     assert probe_seconds <= READY_CHECK_TIMEOUT_SECONDS + SLACK_SECONDS
+
+
+@pytest.mark.parametrize("command", [pytest.param("migrate", id="migrate"), pytest.param("seed", id="seed")])
+def test_command_against_a_frozen_database_exits_with_one_line(
+    own_postgres: PostgresServer, tmp_path: Path, command: str
+) -> None:
+    """A migration job (or a seed) whose database does not answer gives up at its deadline with
+    exit 1 and one line saying what did not answer, so the orchestrator restarts it."""
+    env = server_env(own_postgres.url, tmp_path / "metrics", CATALOG_DB_TIMEOUT_SECONDS=str(DB_TIMEOUT_SECONDS))
+    own_postgres.signal(signal.SIGSTOP)
+    try:
+        result = run_catalog(command, env=env, timeout=60)
+    finally:
+        own_postgres.signal(signal.SIGCONT)
+
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.startswith(
+        f"catalog: {command}: the database is unavailable or did not answer within CATALOG_DB_TIMEOUT_SECONDS=2 ("
+    )
+    assert "TimeoutError" in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr

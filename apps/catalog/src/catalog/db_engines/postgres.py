@@ -5,6 +5,7 @@ connecting (`timeout`), so a database that stops answering costs a request a few
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 import asyncpg
@@ -17,11 +18,20 @@ from catalog.db_engines.faults import BROKEN_CONNECTION_ERRORS
 from catalog.observability.db_spans import TracedStatements
 
 
+def is_broken(connection: Any, exc: BaseException | None) -> bool:
+    """`exc` may have left the connection mid-statement, cancelling or closed: nobody may reuse it.
+    A cancelled task (a client that hung up, a deadline) breaks it only when it interrupted a
+    statement, which asyncpg is then cancelling on the server (the same check its pool makes);
+    between statements the connection is as good as any, and closing it would cost a reconnect."""
+    if isinstance(exc, asyncio.CancelledError):
+        return connection.is_closed() or connection._protocol._is_cancelling()
+    return isinstance(exc, BROKEN_CONNECTION_ERRORS)
+
+
 async def _release(pool: asyncpg.Pool, connection: Any, exc: BaseException | None) -> None:
-    """Give the connection back, or close it first when `exc` may have left it mid-statement:
-    asyncpg's release would otherwise wait for the server to confirm the cancellation, which a
-    frozen server never does."""
-    if isinstance(exc, BROKEN_CONNECTION_ERRORS):
+    """Give the connection back, or close it first when it is broken: asyncpg's release would
+    otherwise wait for the server to confirm the cancellation, which a frozen server never does."""
+    if is_broken(connection, exc):
         connection.terminate()
     await pool.release(connection)
 
@@ -62,7 +72,7 @@ class BoundedTransactionContext(TransactionContextPooled):
         return self.client
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if not isinstance(exc, BROKEN_CONNECTION_ERRORS):
+        if not is_broken(self.client._connection, exc):
             await super().__aexit__(exc_type, exc, tb)
             return
         # No ROLLBACK on a connection in an unknown state: closing it ends the transaction on the server.

@@ -34,8 +34,9 @@ def configure_tracing(service_name: str, otlp_endpoint: str | None) -> None:
     trace.set_tracer_provider(provider)
 
 
-def shutdown_tracing() -> None:
-    """Flush spans still queued for export (graceful shutdown)."""
+def shutdown_tracing() -> bool:
+    """Flush spans still queued for export (graceful shutdown); False if that did not finish."""
     provider = trace.get_tracer_provider()
     if isinstance(provider, TracerProvider):
-        provider.force_flush(timeout_millis=2000)
+        return provider.force_flush(timeout_millis=2000)
+    return True
