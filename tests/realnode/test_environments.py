@@ -7,6 +7,7 @@ then find it serving. One install per environment serves every test of this modu
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -16,13 +17,14 @@ import pytest
 
 from tests.support import render
 from tests.support.crud import crud_round_trip
-from tests.support.registry import push_layout
+from tests.support.registry import crane, push_layout
 from tools.cluster.realnode import RealNodes
 
 from . import database
-from .environments import RESTRICTED, Installed, install
+from .environments import RESTRICTED, Installed, install, rendered_for
+from .load import Load
 from .pods import get
-from .sync import run_helm_tests
+from .sync import run_helm_tests, sync
 
 pytestmark = pytest.mark.realnode
 
@@ -49,7 +51,7 @@ def installed(
     namespace = real_namespace(**RESTRICTED)
     started = time.monotonic()
     result = install(plane, request.param, node_image, namespace, lambda: request.getfixturevalue("postgresql_image"))
-    print(f"\n{request.param}: synced and settled in {time.monotonic() - started:.1f} s; hooks {result.hook_jobs}")
+    print(f"\n{request.param}: synced and settled in {time.monotonic() - started:.1f} s")
     yield result
     # The next environment's pods need the node more than these do.
     plane.kubectl("delete", "namespace", namespace, "--wait=false")
@@ -122,3 +124,100 @@ def test_helm_test_passes(installed: Installed, real_cluster: RealNodes):
         results
     )
     assert results[name][2].split() == ["/livez", "200", "/readyz", "200"]
+
+
+# Dev recreates its one pod (SQLite has one writer), so it has downtime by design; these two roll.
+ROLLING = [pytest.param(environment, id=environment) for environment in ("staging", "prod")]
+
+
+@pytest.fixture(scope="session")
+def second_image(node_image: str) -> str:
+    """The same image under a second digest (one more label), as the next build's pin would be."""
+    repository = node_image.split("@")[0]
+    mutated = crane(
+        "mutate", node_image, "--label", "org.catalog-platform.test-rollout=second", "-t", f"{repository}:second"
+    )
+    return f"{repository}@{mutated.split('@')[1]}"
+
+
+@pytest.mark.parametrize("installed", ROLLING, indirect=True)
+def test_rolling_update_to_a_new_digest_fails_no_request_under_load(installed: Installed, second_image: str):
+    plane = installed.plane
+    deployment = installed.deployment
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
+    rendered = rendered_for(installed.environment, second_image, installed.namespace)
+    headers = {"Authorization": f"Bearer {installed.token()}"}
+
+    with Load(f"http://{installed.cluster_ip}/v1/products", headers, threads=4, max_requests=6000) as load:
+        load.wait_for(20)
+        started = time.monotonic()
+        sync(plane, rendered.documents, installed.namespace)
+        installed.rendered = rendered
+        installed.wait_settled()
+        finished = time.monotonic()
+        load.wait_for(len(load.outcomes) + 20)
+    print(f"\nrollout {finished - started:.1f} s under {len(load.outcomes)} requests")
+
+    assert load.failures() == []
+    # The load ran before, through and after the whole rollout.
+    assert min(at for at, _ in load.outcomes) < started
+    assert max(at for at, _ in load.outcomes) > finished
+    digest = second_image.split("@")[1]
+    for pod in installed.pods():
+        (status,) = [c for c in pod["status"]["containerStatuses"] if c["name"] == "catalog"]
+        assert status["imageID"].endswith(digest), status["imageID"]
+        # The probe settings and preStop the chart renders are the ones that ran.
+        (spec,) = [c for c in pod["spec"]["containers"] if c["name"] == "catalog"]
+        (rendered_spec,) = rendered.one("Deployment")["spec"]["template"]["spec"]["containers"]
+        for key in ("startupProbe", "livenessProbe", "readinessProbe", "lifecycle"):
+            assert {k: v for k, v in spec[key].items() if k in rendered_spec[key]} == rendered_spec[key]
+
+
+def _evict(plane, pod: dict):
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod["metadata"]["name"],
+                "namespace": pod["metadata"]["namespace"]}}  # fmt: skip
+    path = f"/api/v1/namespaces/{pod['metadata']['namespace']}/pods/{pod['metadata']['name']}/eviction"
+    return plane.kubectl("create", "--raw", path, "-f", "-", input=json.dumps(eviction), check=False)
+
+
+def _wait_budget(installed: Installed, allowed: int, timeout: float = 60) -> dict:
+    name = installed.rendered.one("PodDisruptionBudget")["metadata"]["name"]
+    deadline = time.monotonic() + timeout
+    while True:
+        budget = get(installed.plane, "pdb", name, installed.namespace)
+        status = budget.get("status", {})
+        observed = status.get("observedGeneration") == budget["metadata"]["generation"]
+        if observed and (status.get("disruptionsAllowed"), status.get("currentHealthy")) == (
+            allowed,
+            installed.replicas,
+        ):
+            return budget
+        assert time.monotonic() < deadline, f"budget {name} not at {allowed} allowed after {timeout:.0f}s: {status}"
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize("installed", ROLLING, indirect=True)
+def test_eviction_is_refused_while_it_would_break_the_disruption_budget(installed: Installed):
+    plane = installed.plane
+    budget = _wait_budget(installed, allowed=1)
+    assert (installed.replicas, budget["spec"]["maxUnavailable"]) == (2, 1)
+    first, second = installed.pods()
+
+    admitted = _evict(plane, first)
+    refused = _evict(plane, second)
+    installed.wait_settled()
+    _wait_budget(installed, allowed=1)
+    again = _evict(plane, second)
+    installed.wait_settled()
+
+    assert admitted.returncode == 0, admitted.stderr
+    assert refused.returncode != 0
+    assert "(TooManyRequests)" in refused.stderr, refused.stderr  # 429
+    assert "would violate the pod's disruption budget" in refused.stderr, refused.stderr
+    assert again.returncode == 0, again.stderr
+    assert {p["metadata"]["name"] for p in installed.pods()}.isdisjoint(
+        {first["metadata"]["name"], second["metadata"]["name"]}
+    )

@@ -1,0 +1,62 @@
+"""A bounded load against a URL: a few threads sending GETs, each on a connection of its own,
+until told to stop or a count or time cap is reached; every answer and error is recorded."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+
+@dataclass
+class Load:
+    url: str
+    headers: dict[str, str]
+    threads: int = 4
+    max_requests: int = 5000
+    max_seconds: float = 300
+    pause: float = 0.02  # between one thread's requests: the machine has two cores to share
+    outcomes: list[tuple[float, str]] = field(default_factory=list)  # (monotonic time, status or error)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _workers: list[threading.Thread] = field(default_factory=list)
+
+    def __enter__(self) -> Load:
+        deadline = time.monotonic() + self.max_seconds
+        for _ in range(self.threads):
+            worker = threading.Thread(target=self._run, args=(deadline,), daemon=True)
+            worker.start()
+            self._workers.append(worker)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(timeout=30)
+
+    def _run(self, deadline: float) -> None:
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            with self._lock:
+                if len(self.outcomes) >= self.max_requests:
+                    return
+            # A new connection per request: kube-proxy balances connections, not requests, and the
+            # rollout is about which pods new connections reach.
+            try:
+                outcome = str(httpx.get(self.url, headers=self.headers, timeout=10).status_code)
+            except httpx.HTTPError as error:
+                outcome = type(error).__name__
+            with self._lock:
+                self.outcomes.append((time.monotonic(), outcome))
+            time.sleep(self.pause)
+
+    def failures(self) -> list[tuple[float, str]]:
+        return [(at, outcome) for at, outcome in self.outcomes if outcome != "200"]
+
+    def wait_for(self, count: int, timeout: float = 60) -> None:
+        """Until `count` requests have been answered (the load is running)."""
+        deadline = time.monotonic() + timeout
+        while len(self.outcomes) < count:
+            assert time.monotonic() < deadline, f"only {len(self.outcomes)} requests in {timeout:.0f}s: {self.outcomes}"
+            time.sleep(0.1)
