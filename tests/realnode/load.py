@@ -18,7 +18,8 @@ class Load:
     max_requests: int = 5000
     max_seconds: float = 300
     pause: float = 0.02  # between one thread's requests: the machine has two cores to share
-    outcomes: list[tuple[float, str]] = field(default_factory=list)  # (monotonic time, status or error)
+    # (monotonic time, "200", or the status and the start of the body, or the error)
+    outcomes: list[tuple[float, str]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _workers: list[threading.Thread] = field(default_factory=list)
@@ -44,9 +45,12 @@ class Load:
             # A new connection per request: kube-proxy balances connections, not requests, and the
             # rollout is about which pods new connections reach.
             try:
-                outcome = str(httpx.get(self.url, headers=self.headers, timeout=10).status_code)
+                response = httpx.get(self.url, headers=self.headers, timeout=10)
+                outcome = str(response.status_code)
+                if response.status_code != 200:
+                    outcome += f" {response.headers.get('content-type')} {response.text[:200]}"
             except httpx.HTTPError as error:
-                outcome = type(error).__name__
+                outcome = f"{type(error).__name__} {error}"
             with self._lock:
                 self.outcomes.append((time.monotonic(), outcome))
             time.sleep(self.pause)

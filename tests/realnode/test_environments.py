@@ -173,7 +173,14 @@ def test_rolling_update_to_a_new_digest_fails_no_request_under_load(installed: I
         (spec,) = [c for c in pod["spec"]["containers"] if c["name"] == "catalog"]
         (rendered_spec,) = rendered.one("Deployment")["spec"]["template"]["spec"]["containers"]
         for key in ("startupProbe", "livenessProbe", "readinessProbe", "lifecycle"):
-            assert {k: v for k, v in spec[key].items() if k in rendered_spec[key]} == rendered_spec[key]
+            assert _as_rendered(spec[key], rendered_spec[key]) == rendered_spec[key]
+
+
+def _as_rendered(live: object, rendered: object) -> object:
+    """`live` without the fields the apiserver defaulted (those `rendered` does not name)."""
+    if isinstance(live, dict) and isinstance(rendered, dict):
+        return {key: _as_rendered(live[key], rendered[key]) for key in rendered if key in live}
+    return live
 
 
 def _evict(plane, pod: dict):
