@@ -3,7 +3,9 @@ Application renders it, the image `make image` built pulled by digest from the l
 dev on SQLite (the migrate init container), staging and prod on a PostgreSQL pod of their own
 (the PreSync migration Job first), installed in that order, with the startup, liveness and
 readiness probes executed by the kubelet; `helm test` and a client of the Service's ClusterIP
-then find it serving. One install per environment serves every test of this module."""
+then find it serving. Staging and prod then roll to a new digest under load without a failed
+request, and evictions respect their PodDisruptionBudget. One install per environment serves
+every test of this module."""
 
 from __future__ import annotations
 
