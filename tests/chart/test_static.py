@@ -134,6 +134,25 @@ def test_pod_disruption_budget_only_above_one_replica(chart_tools, values, budge
         assert render.label_selector_matches(budgets[0]["spec"]["selector"], pods)
 
 
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_every_pod_is_placed_where_the_server_may_run(chart_tools, engine):
+    placement = {
+        "nodeSelector": {"pool": "catalog"},
+        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "catalog", "effect": "NoSchedule"}],
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}},
+    }  # fmt: skip
+    database = {"existingSecret": "s", "database": {"engine": "postgresql", "networkPeers": [{}]}}
+
+    result = render.render(values={**placement, **(database if engine == "postgresql" else {})})
+
+    # The server, its migration (the init container beside SQLite, the Job before PostgreSQL), the test pod.
+    kinds = {"sqlite": ["Deployment", "Pod"], "postgresql": ["Deployment", "Job", "Pod"]}[engine]
+    assert sorted(owner["kind"] for owner, _ in result.pod_templates()) == kinds
+    for owner, template in result.pod_templates():
+        assert {key: template["spec"].get(key) for key in placement} == placement, owner["kind"]
+
+
 @pytest.mark.parametrize("environment", render.environments())
 def test_pdb_matches_the_environment_replicas(rendered, environment):
     # The environment's values hold only what differs from the chart's: read the floor as rendered.

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import httpx
 import jwt
+import yaml
 
 from tests.support import render
-from tests.support.signing import rsa_key
+from tests.support.signing import public_pem, rsa_key
 from tools.cluster.toolbox import REPO_ROOT
 
 IMAGE_DIR = REPO_ROOT / "apps" / "catalog" / "image"
@@ -296,6 +297,17 @@ def dev_pod() -> ChartPod:
 # The identity provider's key of the staging and prod containers: its public half goes into the
 # Secret the test creates for them, as an operator does.
 SIGNER = "container-issuer"
+
+
+def operator_secrets(environment: str, database_url: str) -> dict[str, dict[str, str]]:
+    """The Secrets an operator creates in the environment's namespace before its first sync (never
+    in git), name -> data: its `existingSecret` with DATABASE_URL and SIGNER's public key under the
+    key the chart reads; none where the chart makes its own."""
+    values = yaml.safe_load((render.ENVIRONMENTS / environment / "values.yaml").read_text()) or {}
+    if not (existing := values.get("existingSecret")):
+        return {}
+    key_file = values["config"]["jwt"]["publicKeySecretKey"]
+    return {existing: {"DATABASE_URL": database_url, key_file: public_pem(SIGNER).decode()}}
 
 
 def token_for(env: Mapping[str, str], scope: str = "catalog:read catalog:write") -> str:

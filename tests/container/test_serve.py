@@ -22,11 +22,11 @@ import httpx
 import pytest
 import yaml
 
-from tests.container.podman import SIGNER, ChartPod, Container, ImageBuild, podman, run_once, token_for
+from tests.container.podman import ChartPod, Container, ImageBuild, operator_secrets, podman, run_once, token_for
 from tests.support import render
+from tests.support.crud import crud_round_trip
 from tests.support.postgres import PostgresServer
 from tests.support.server import ACK_SETTLE_SECONDS
-from tests.support.signing import public_pem
 from tools.cluster.toolbox import free_port
 
 pytestmark = pytest.mark.container
@@ -67,13 +67,10 @@ def deployment(request: pytest.FixtureRequest, catalog_image: ImageBuild, tmp_pa
     init container beside SQLite, the pre-sync hook Job before PostgreSQL."""
     environment, _, engine = request.param.partition("-")
     values = yaml.safe_load((render.ENVIRONMENTS / environment / "values.yaml").read_text()) or {}
-    port, network, url, secrets = free_port(), None, "", {}
+    port, network, url = free_port(), None, ""
     if engine == "postgres" or values.get("existingSecret"):
         url, network = _fresh_postgres_database(request.getfixturevalue("container_postgres")), "host"
-    if existing := values.get("existingSecret"):
-        # The Secret an operator creates in the namespace before the first sync (never in git).
-        key_file = values["config"]["jwt"]["publicKeySecretKey"]
-        secrets[existing] = {"DATABASE_URL": url, key_file: public_pem(SIGNER).decode()}
+    secrets = operator_secrets(environment, url)
     pods = {
         name: ChartPod.from_chart(environment, name, secrets=secrets, secret_dir=tmp_path)
         for name in ("migrate", "catalog")
@@ -108,23 +105,9 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
 
 def test_probes_and_a_crud_round_trip_with_a_token(deployment: Deployment, served: tuple[Container, httpx.Client]):
     container, client = served
-    headers = {"Authorization": f"Bearer {deployment.token()}"}
-
     assert client.get("/livez").json() == {"status": "ok"}
     assert client.get("/readyz").json() == {"status": "ok", "checks": {"database": "ok"}}
-    assert client.get("/v1/products").status_code == 401
-    created = client.post("/v1/categories", json={"slug": "lamps", "name": "Lamps"}, headers=headers)
-    assert created.status_code == 201, created.text
-    body = {"sku": "LAMP-1", "name": "Desk lamp", "category": "lamps", "price": "19.99", "currency": "EUR", "stock": 3}
-    created = client.post("/v1/products", json=body, headers=headers)
-    assert created.status_code == 201, created.text
-    location = created.headers["Location"]
-    changed = client.patch(location, json={"price": "24.50"}, headers={**headers, "If-Match": created.headers["ETag"]})
-    assert changed.status_code == 200, changed.text
-    assert client.get(location, headers=headers).json()["price"] == "24.50"
-    deleted = client.delete(location, headers={**headers, "If-Match": changed.headers["ETag"]})
-    assert deleted.status_code == 204, deleted.text
-    assert client.get(location, headers=headers).status_code == 404
+    crud_round_trip(client, deployment.token())
     assert "catalog_http_request_duration_seconds_count" in client.get("/metrics").text
 
     stdout, stderr = container.logs()

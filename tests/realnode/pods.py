@@ -63,15 +63,3 @@ def wait_ready(plane: ControlPlane, name: str, namespace: str, timeout: float = 
             return pod
         assert time.monotonic() < deadline, f"pod {name} not Ready after {timeout:.0f}s: {json.dumps(pod['status'])}"
         time.sleep(0.3)
-
-
-def apply_as_argocd(plane: ControlPlane, documents: list[dict], namespace: str) -> None:
-    """Apply a rendered chart as ArgoCD does: into the Application's namespace, hooks (the
-    `helm test` pods) left out."""
-    plane.apply(
-        [
-            {**d, "metadata": {**d["metadata"], "namespace": namespace}}
-            for d in documents
-            if "helm.sh/hook" not in d["metadata"].get("annotations", {})
-        ]
-    )

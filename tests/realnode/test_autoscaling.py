@@ -19,9 +19,10 @@ import pytest
 
 from tools.cluster.realnode import RealNodes, metrics_server
 
-from .load import BoundedLoad
-from .pods import apply_as_argocd, get
-from .test_workloads import render_dev
+from .environments import rendered_for
+from .load import Load
+from .pods import get
+from .sync import sync
 
 pytestmark = pytest.mark.realnode
 
@@ -104,12 +105,11 @@ def test_hpa_scales_the_deployment_up_under_load_and_back_down_after_it(
     assert plane is not None
     namespace = real_namespace()
     # An emptyDir per replica: added replicas must not share (or wait for) the one SQLite claim.
-    rendered = render_dev(node_image, namespace, autoscaling=AUTOSCALING, persistence={"enabled": False})
+    rendered = rendered_for("dev", node_image, namespace, autoscaling=AUTOSCALING, persistence={"enabled": False})
     deployment = rendered.one("Deployment")["metadata"]["name"]
     hpa_name = rendered.one("HorizontalPodAutoscaler")["metadata"]["name"]
     selector = ",".join(f"{k}={v}" for k, v in rendered.one("Deployment")["spec"]["selector"]["matchLabels"].items())
-    apply_as_argocd(plane, rendered.documents, namespace)
-    plane.kubectl("wait", "-n", namespace, f"deployment/{deployment}", "--for=condition=Available", "--timeout=180s")
+    sync(plane, rendered.documents, namespace)
     began = time.monotonic()
 
     # The metrics API serves the pod's CPU (metrics-server scraped the kubelet), and kubectl top shows it.
@@ -133,7 +133,7 @@ def test_hpa_scales_the_deployment_up_under_load_and_back_down_after_it(
     port = {c["name"]: c for c in pod["spec"]["containers"]}["catalog"]["ports"][0]["containerPort"]
     load_began = time.monotonic()
     url = f"http://{pod['status']['podIP']}:{port}/livez"
-    with BoundedLoad(url, rate=300, max_requests=60_000, max_seconds=240) as load:
+    with Load(url, threads=2, max_requests=60_000, max_seconds=240) as load:
         scaled = until(
             "scale-up under load",
             lambda: (d := get(plane, "deployment", deployment, namespace))["spec"]["replicas"] > MIN_REPLICAS and d,
@@ -150,7 +150,7 @@ def test_hpa_scales_the_deployment_up_under_load_and_back_down_after_it(
             180,
         )
         assert load.running, "the load ran out before the HPA scaled up"
-    sent = load.sent
+    sent = len(load.outcomes)
     pods = _json(plane, "get", "pods", "-n", namespace, "-l", selector)["items"]
     assert {p["spec"]["nodeName"] for p in pods} == {real_cluster.nodes[0].name}
 

@@ -20,8 +20,9 @@ import yaml
 from tests.support import render
 from tools.cluster.realnode import RealNodes, host
 
+from .environments import rendered_for
 from .pods import get, on_real_node
-from .test_workloads import dev_values
+from .sync import sync
 
 pytestmark = pytest.mark.realnode
 
@@ -135,23 +136,11 @@ def installed(enforced: RealNodes, real_namespace, node_image: str) -> Installed
     plane = enforced.plane
     assert plane is not None
     namespaces = {role: real_namespace() for role in (*CHART_NAMESPACES, "app", "other")}
-    rendered = render.render(
-        *render.value_files(render.applications()["dev"]),
-        values={**dev_values(node_image), "networkPolicy": _peers_in(namespaces)},
-        namespace=namespaces["app"],
-    )
+    rendered = rendered_for("dev", node_image, namespaces["app"], networkPolicy=_peers_in(namespaces))
     test_labels = rendered.one("NetworkPolicy", "catalog-test")["spec"]["podSelector"]["matchLabels"]
     peers = {name: _peer_pod(name, peer, namespaces, node_image, test_labels) for name, peer in PEERS.items()}
     plane.apply(list(peers.values()))
-    documents = [
-        {**d, "metadata": {**d["metadata"], "namespace": namespaces["app"]}}
-        for d in rendered.documents
-        if "helm.sh/hook" not in d["metadata"].get("annotations", {})
-    ]
-    plane.apply(documents)
-    deployment = rendered.one("Deployment")["metadata"]["name"]
-    plane.kubectl("wait", "-n", namespaces["app"], f"deployment/{deployment}", "--for=condition=Available",
-                  "--timeout=180s")  # fmt: skip
+    sync(plane, rendered.documents, namespaces["app"])
     for name, pod in peers.items():
         plane.kubectl("wait", "-n", pod["metadata"]["namespace"], f"pod/{name}", "--for=condition=Ready",
                       "--timeout=120s")  # fmt: skip

@@ -112,3 +112,21 @@ argocd.argoproj.io/hook: PreSync
 argocd.argoproj.io/sync-wave: {{ . | quote }}
 argocd.argoproj.io/hook-delete-policy: BeforeHookCreation,HookSucceeded
 {{- end }}
+
+{{/* Where the release's pods may run: every pod (server, migration Job, test) gets the same
+nodeSelector, affinity and tolerations, so a migration or test is never left Pending on, or sent
+to, nodes the server cannot use. */}}
+{{- define "catalog.placement" -}}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
