@@ -172,7 +172,14 @@ async def _close_listener_cleanly(app: Sanic) -> None:
     if sys.platform != "linux":
         return  # no socket filters (`make run` on a Mac): the listener closes as Sanic closes it
     for listener in listeners:
-        _refuse_new_handshakes(listener)
+        try:
+            _refuse_new_handshakes(listener)
+        except OSError as error:
+            # Some sandboxes refuse socket filters (EPERM under podman's defaults). The listener
+            # then closes as Sanic closes it: a handshake in flight may be reset, and the stop
+            # hooks still run.
+            log.warning("the listener closes without refusing new handshakes first", extra={"error": str(error)})
+            return
     for _ in range(int(ACCEPT_QUEUE_WAIT_SECONDS / _ACCEPT_POLL_SECONDS)):
         if not select.select(listeners, [], [], 0)[0]:
             return
