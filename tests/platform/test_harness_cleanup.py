@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.harness import run_harness
+from tests.support.postgres import find_bindir, sweep_stale_servers
 from tests.support.tiers import skip_or_fail
 from tools.cluster import processes
 from tools.cluster.toolbox import CONTROL_PLANE_BINARIES, missing
@@ -94,3 +95,30 @@ def test_sweep_stops_processes_of_a_dead_harness(tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait(timeout=5)
+
+
+# A throwaway PostgreSQL (the tests' and the bench's), its harness SIGKILLed once it is up.
+POSTGRES_HARNESS = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    from tests.support.postgres import find_bindir, throwaway_server
+    with throwaway_server(find_bindir(), prefix="catalog-pg-killed-") as server:
+        print(json.dumps({"root": str(server.root), "pids": server.processes()}), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+def test_a_killed_harness_postgresql_is_swept_by_the_next_one():
+    bindir = find_bindir()
+    if bindir is None:
+        skip_or_fail("the PostgreSQL harness needs PostgreSQL's server binaries (apt-get install postgresql)")
+    held = run_harness(POSTGRES_HARNESS, "killed", timeout=120)
+    root = Path(held["root"])
+    assert root.exists()
+    assert processes.alive(held["pids"][0])  # pg_ctl daemonised it: it outlives the kill
+
+    assert sweep_stale_servers(bindir, "catalog-pg-killed-") == [root]
+
+    assert not root.exists()
+    assert [pid for pid in held["pids"] if processes.alive(pid)] == []

@@ -106,11 +106,45 @@ class PostgresServer:
         )
 
 
+# Who started a throwaway server: its pid and the kernel's start time of that pid (a reused pid
+# has another), so the next harness can tell a server whose owner was killed.
+OWNER = "owner"
+
+
+def _start_time(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def sweep_stale_servers(bindir: Path, prefix: str) -> list[Path]:
+    """Stop and remove the throwaway servers under `prefix` whose owning harness is gone: pg_ctl
+    daemonises the server, so a harness killed outright (no finaliser runs) leaves it running."""
+    swept = []
+    for root in Path(tempfile.gettempdir()).glob(prefix + "*"):
+        try:
+            pid, started = (root / OWNER).read_text().split()
+        except (OSError, ValueError):
+            continue  # not one of ours, or its owner is still writing it
+        if _start_time(int(pid)) == started:
+            continue
+        server = PostgresServer(bindir, root)
+        with contextlib.suppress(subprocess.SubprocessError):
+            server.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+        swept.append(root)
+    return swept
+
+
 @contextlib.contextmanager
 def throwaway_server(bindir: Path, prefix: str) -> Iterator[PostgresServer]:
     """A server in a fresh temp dir of its own (the postgres user must be able to enter it), stopped
-    and removed on exit whatever happened, also when it failed to start or was stopped already."""
+    and removed on exit whatever happened, also when it failed to start or was stopped already;
+    one that a killed harness left is swept first."""
+    sweep_stale_servers(bindir, prefix)
     server = PostgresServer(bindir, Path(tempfile.mkdtemp(prefix=prefix)))
+    (server.root / OWNER).write_text(f"{os.getpid()} {_start_time(os.getpid())}")
     try:
         yield server.start()
     finally:
