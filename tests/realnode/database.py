@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.container.podman import IMAGE_DIR, PODMAN_ENV, podman
 from tools.cluster.controlplane import ControlPlane
+from tools.cluster.realnode import on_real_node
 from tools.cluster.toolbox import REPO_ROOT
 
-from .pods import get, on_real_node, wait_ready
+from .pods import get, wait_ready, wait_routed
 
 RECIPE = Path(__file__).parent / "postgresql"
 IMAGE = "localhost/catalog-test-postgresql"
@@ -115,14 +114,6 @@ def start(plane: ControlPlane, namespace: str, image: str) -> Database:
     plane.apply([pod, service])
     wait_ready(plane, pod["metadata"]["name"], namespace, timeout=180)
     cluster_ip = get(plane, "service", service["metadata"]["name"], namespace)["spec"]["clusterIP"]
-    # kube-proxy writes a new Service's rules on its next sync; until then a client's packets to
-    # the ClusterIP go nowhere (the migration Job would spend its retries waiting on them).
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection((cluster_ip, PORT), timeout=2).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, f"PostgreSQL's ClusterIP {cluster_ip} not routed after 30 s"
-            time.sleep(0.3)
+    # Until kube-proxy routes it, the migration Job would spend its retries on the ClusterIP.
+    wait_routed(cluster_ip, PORT)
     return Database(namespace, cluster_ip, "catalog", password, "catalog")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from tests.container.podman import operator_secrets, token_for
 from tests.support import render
 from tools.cluster.controlplane import ControlPlane
-from tools.cluster.realnode import NODE_LABEL, TAINT
+from tools.cluster.realnode import NODE_LABEL, TOLERATION, label_selector
 
 from . import database
 from .pods import get
@@ -30,7 +30,7 @@ def node_values(image: str) -> dict:
     return {
         "image": {"repository": repository, "digest": digest},
         "nodeSelector": NODE_LABEL,
-        "tolerations": [{"key": TAINT["key"], "operator": "Exists", "effect": TAINT["effect"]}],
+        "tolerations": [TOLERATION],
         "monitoring": {name: {"enabled": False} for name in ("serviceMonitor", "prometheusRule", "dashboard")},
     }
 
@@ -61,7 +61,7 @@ class Installed:
 
     @property
     def selector(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in self.deployment["spec"]["selector"]["matchLabels"].items())
+        return label_selector(self.deployment["spec"]["selector"]["matchLabels"])
 
     @property
     def replicas(self) -> int:

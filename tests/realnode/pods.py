@@ -1,25 +1,19 @@
-"""Pods for the real node: how a pod asks for it (nodeSelector and the taint's toleration), a
-small HTTP server from the catalog image, and waiting on what the kubelet reports."""
+"""Pods for the real node: a small HTTP server from the catalog image and its Service, and
+waiting on what the kubelet and kube-proxy do with them (a pod asks for the real node with
+tools.cluster.realnode.on_real_node)."""
 
 from __future__ import annotations
 
 import json
+import socket
 import time
 
+from tests.support.process_tier import wait_until
 from tools.cluster.controlplane import ControlPlane
-from tools.cluster.realnode import NODE_LABEL, TAINT
+from tools.cluster.realnode import on_real_node
 
 HTTP_PORT = 8080
-
-
-def on_real_node(pod_spec: dict) -> dict:
-    """`pod_spec` with what puts it on a real node instead of a kwok one."""
-    toleration = {"key": TAINT["key"], "operator": "Exists", "effect": TAINT["effect"]}
-    return {
-        **pod_spec,
-        "nodeSelector": {**pod_spec.get("nodeSelector", {}), **NODE_LABEL},
-        "tolerations": [*pod_spec.get("tolerations", []), toleration],
-    }
+SERVICE_PORT = 80  # the port of `service`
 
 
 def http_server(name: str, namespace: str, image: str) -> dict:
@@ -45,7 +39,7 @@ def service(name: str, namespace: str) -> dict:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": HTTP_PORT}]},
+        "spec": {"selector": {"app": name}, "ports": [{"port": SERVICE_PORT, "targetPort": HTTP_PORT}]},
     }
 
 
@@ -63,3 +57,17 @@ def wait_ready(plane: ControlPlane, name: str, namespace: str, timeout: float = 
             return pod
         assert time.monotonic() < deadline, f"pod {name} not Ready after {timeout:.0f}s: {json.dumps(pod['status'])}"
         time.sleep(0.3)
+
+
+def wait_routed(address: str, port: int, timeout: float = 30) -> None:
+    """Until a connection to `address:port` (a Service's ClusterIP) is accepted: kube-proxy writes
+    a new Service's rules on its next sync, a moment after the endpoints exist."""
+
+    def connects() -> bool:
+        try:
+            socket.create_connection((address, port), timeout=2).close()
+        except OSError:
+            return False
+        return True
+
+    wait_until(connects, timeout, f"{address}:{port} routed by kube-proxy", interval=0.3)

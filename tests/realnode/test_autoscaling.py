@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
-from tools.cluster.realnode import RealNodes, metrics_server
+from tests.support.process_tier import wait_until
+from tools.cluster.realnode import RealNodes, label_selector, metrics_server
 
 from .environments import rendered_for
 from .load import Load
@@ -43,15 +42,6 @@ AUTOSCALING = {
 }
 UP_REASON = "cpu resource utilization (percentage of request) above target"
 DOWN_REASON = "All metrics below target"
-
-
-def until(what: str, check: Callable[[], Any], timeout: float, interval: float = 1.0) -> Any:
-    """`check()`'s first truthy result; fails naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        assert time.monotonic() < deadline, f"{what}: not after {timeout:.0f}s"
-        time.sleep(interval)
-    return result
 
 
 def _json(plane, *args: str) -> dict:
@@ -108,13 +98,13 @@ def test_hpa_scales_the_deployment_up_under_load_and_back_down_after_it(
     rendered = rendered_for("dev", node_image, namespace, autoscaling=AUTOSCALING, persistence={"enabled": False})
     deployment = rendered.one("Deployment")["metadata"]["name"]
     hpa_name = rendered.one("HorizontalPodAutoscaler")["metadata"]["name"]
-    selector = ",".join(f"{k}={v}" for k, v in rendered.one("Deployment")["spec"]["selector"]["matchLabels"].items())
+    selector = label_selector(rendered.one("Deployment")["spec"]["selector"]["matchLabels"])
     sync(plane, rendered.documents, namespace)
     began = time.monotonic()
 
     # The metrics API serves the pod's CPU (metrics-server scraped the kubelet), and kubectl top shows it.
-    until("metrics-server's APIService Available", lambda: metrics_server.available(plane), 180)
-    usage = until("pod metrics", lambda: _pod_cpu(plane, namespace, selector), 180)
+    wait_until(lambda: metrics_server.available(plane), 180, "metrics-server's APIService Available", interval=1.0)
+    usage = wait_until(lambda: _pod_cpu(plane, namespace, selector), 180, "pod metrics", interval=1.0)
     first_metrics = time.monotonic() - began
     (pod_name,) = usage
     assert _cores(usage[pod_name]) > 0, usage
@@ -123,7 +113,7 @@ def test_hpa_scales_the_deployment_up_under_load_and_back_down_after_it(
     assert top[1].endswith("m"), top
 
     # The HPA reads them, and at rest wants the floor.
-    hpa = until("HPA ScalingActive", lambda: _active(get(plane, "hpa", hpa_name, namespace)), 120)
+    hpa = wait_until(lambda: _active(get(plane, "hpa", hpa_name, namespace)), 120, "HPA ScalingActive", interval=1.0)
     assert _condition(hpa, "ScalingActive")["reason"] == "ValidMetricFound"
     assert hpa["status"]["desiredReplicas"] == MIN_REPLICAS, hpa["status"]
 
@@ -134,20 +124,22 @@ def test_hpa_scales_the_deployment_up_under_load_and_back_down_after_it(
     load_began = time.monotonic()
     url = f"http://{pod['status']['podIP']}:{port}/livez"
     with Load(url, threads=2, max_requests=60_000, max_seconds=240) as load:
-        scaled = until(
-            "scale-up under load",
+        scaled = wait_until(
             lambda: (d := get(plane, "deployment", deployment, namespace))["spec"]["replicas"] > MIN_REPLICAS and d,
             240,
+            "scale-up under load",
+            interval=1.0,
         )
         scale_up = time.monotonic() - load_began
         # The added replicas really start on the real node and pass their probes.
-        until(
-            "the added replicas Ready",
+        wait_until(
             lambda: (
                 get(plane, "deployment", deployment, namespace)["status"].get("readyReplicas", 0)
                 >= scaled["spec"]["replicas"]
             ),
             180,
+            "the added replicas Ready",
+            interval=1.0,
         )
         assert load.running, "the load ran out before the HPA scaled up"
     sent = len(load.outcomes)
@@ -155,13 +147,19 @@ def test_hpa_scales_the_deployment_up_under_load_and_back_down_after_it(
     assert {p["spec"]["nodeName"] for p in pods} == {real_cluster.nodes[0].name}
 
     load_ended = time.monotonic()
-    until(
-        "scale-down to minReplicas after the load",
+    wait_until(
         lambda: get(plane, "deployment", deployment, namespace)["spec"]["replicas"] == MIN_REPLICAS,
         300,
+        "scale-down to minReplicas after the load",
+        interval=1.0,
     )
     # The HPA's own status catches up at its next sync.
-    hpa = until("HPA status at minReplicas", lambda: _at_floor(get(plane, "hpa", hpa_name, namespace)), 60)
+    hpa = wait_until(
+        lambda: _at_floor(get(plane, "hpa", hpa_name, namespace)),
+        60,
+        "HPA status at minReplicas",
+        interval=1.0,
+    )
     scale_down = time.monotonic() - load_ended
 
     messages = _rescales(plane, namespace, hpa_name)

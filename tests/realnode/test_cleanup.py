@@ -36,10 +36,9 @@ pytestmark = pytest.mark.realnode
 HARNESS = textwrap.dedent(
     """
     import json, os, signal, sys, time
-    from tools.cluster.realnode import host, start_cluster
+    from tools.cluster.realnode import host, on_real_node, start_cluster
     from tools.cluster.realnode.pause import image_name
     from tools.cluster.toolbox import tool
-    from tests.realnode.pods import on_real_node
     plane, nodes = start_cluster(1)
     nodes.enforce_network_policies()
     container = {"name": "hold", "image": image_name(tool("pause")), "imagePullPolicy": "Never"}

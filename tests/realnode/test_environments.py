@@ -25,7 +25,7 @@ from tools.cluster.realnode import RealNodes
 from . import database
 from .environments import RESTRICTED, Installed, install, rendered_for
 from .load import Load
-from .pods import get
+from .pods import get, wait_routed
 from .sync import run_helm_tests, sync
 
 pytestmark = pytest.mark.realnode
@@ -62,16 +62,9 @@ def installed(
 @pytest.fixture
 def client(installed: Installed) -> Iterator[httpx.Client]:
     """A client of the Service's ClusterIP from the host, once kube-proxy has written its rules."""
-    with httpx.Client(base_url=f"http://{installed.cluster_ip}", timeout=10) as client:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.get("/livez")
-                break
-            except httpx.ConnectError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
+    port = installed.rendered.one("Service")["spec"]["ports"][0]["port"]
+    wait_routed(installed.cluster_ip, port)
+    with httpx.Client(base_url=f"http://{installed.cluster_ip}:{port}", timeout=10) as client:
         yield client
 
 

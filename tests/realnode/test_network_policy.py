@@ -18,10 +18,10 @@ import pytest
 import yaml
 
 from tests.support import render
-from tools.cluster.realnode import RealNodes, host
+from tools.cluster.realnode import RealNodes, host, label_selector, on_real_node
 
 from .environments import rendered_for
-from .pods import get, on_real_node
+from .pods import get
 from .sync import sync
 
 pytestmark = pytest.mark.realnode
@@ -144,7 +144,7 @@ def installed(enforced: RealNodes, real_namespace, node_image: str) -> Installed
     for name, pod in peers.items():
         plane.kubectl("wait", "-n", pod["metadata"]["namespace"], f"pod/{name}", "--for=condition=Ready",
                       "--timeout=120s")  # fmt: skip
-    selector = ",".join(f"{k}={v}" for k, v in rendered.one("Deployment")["spec"]["selector"]["matchLabels"].items())
+    selector = label_selector(rendered.one("Deployment")["spec"]["selector"]["matchLabels"])
     (api,) = json.loads(plane.kubectl("get", "pods", "-n", namespaces["app"], "-l", selector, "-o", "json").stdout)[
         "items"
     ]

@@ -17,7 +17,7 @@ import pytest
 from tools.cluster.realnode import TAINT, RealNodes
 from tools.cluster.toolbox import pinned_version, tool
 
-from .pods import HTTP_PORT, get, http_server, service, wait_ready
+from .pods import HTTP_PORT, SERVICE_PORT, get, http_server, service, wait_ready, wait_routed
 
 pytestmark = pytest.mark.realnode
 
@@ -69,16 +69,8 @@ def test_pod_on_the_bridge_answers_http_from_the_host(real_cluster: RealNodes, w
 
 
 def test_cluster_ip_answers_from_the_host(web: Web):
-    # kube-proxy writes a new Service's rules on its next sync, a moment after the endpoints exist.
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            response = httpx.get(f"http://{web.cluster_ip}/", timeout=5)
-            break
-        except httpx.ConnectError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    wait_routed(web.cluster_ip, SERVICE_PORT, timeout=15)
+    response = httpx.get(f"http://{web.cluster_ip}/", timeout=5)
 
     assert response.status_code == 200
 

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.process_tier import wait_until
 from tools.cluster.controlplane import ControlPlane
-from tools.cluster.realnode import RealNodes
+from tools.cluster.realnode import RealNodes, on_real_node
 from tools.cluster.realnode.storage import helper_image_name
 
-from .pods import get, on_real_node
+from .pods import get
 
 pytestmark = pytest.mark.realnode
 
@@ -52,14 +53,6 @@ def shell_pod(name: str, namespace: str, claim_name: str, script: str, *, real: 
     }
 
 
-def wait_for(what: str, check, timeout: float = 180):
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        assert time.monotonic() < deadline, f"{what} not after {timeout:.0f}s"
-        time.sleep(0.3)
-    return result
-
-
 def succeeded(plane: ControlPlane, name: str, namespace: str) -> bool:
     phase = get(plane, "pod", name, namespace)["status"].get("phase")
     assert phase != "Failed", plane.kubectl("logs", name, "-n", namespace, check=False).stdout
@@ -94,11 +87,11 @@ def test_a_claim_binds_on_the_real_node_and_its_data_outlives_the_pod(real_clust
     began = time.monotonic()
 
     plane.apply([claim("data", namespace), shell_pod("writer", namespace, "data", f"echo {token} > /data/token")])
-    volume = wait_for("claim Bound", lambda: bound_volume(plane, "data", namespace))
+    volume = wait_until(lambda: bound_volume(plane, "data", namespace), 180, "claim Bound", interval=0.3)
     print(f"\nclaim bound in {time.monotonic() - began:.1f} s")
-    wait_for("writer Succeeded", lambda: succeeded(plane, "writer", namespace))
+    wait_until(lambda: succeeded(plane, "writer", namespace), 180, "writer Succeeded", interval=0.3)
     plane.apply([shell_pod("reader", namespace, "data", "cat /data/token")])
-    wait_for("reader Succeeded", lambda: succeeded(plane, "reader", namespace))
+    wait_until(lambda: succeeded(plane, "reader", namespace), 180, "reader Succeeded", interval=0.3)
 
     directory = Path(volume["spec"]["hostPath"]["path"])
     (affinity,) = volume["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
@@ -110,7 +103,12 @@ def test_a_claim_binds_on_the_real_node_and_its_data_outlives_the_pod(real_clust
 
     plane.kubectl("delete", "pod", "writer", "reader", "-n", namespace)
     plane.kubectl("delete", "pvc", "data", "-n", namespace)
-    wait_for("volume deleted", lambda: plane.kubectl("get", "pv", volume["metadata"]["name"], check=False).returncode)
+    wait_until(
+        lambda: plane.kubectl("get", "pv", volume["metadata"]["name"], check=False).returncode,
+        180,
+        "volume deleted",
+        interval=0.3,
+    )
     assert not directory.exists()
 
 
@@ -120,7 +118,7 @@ def test_a_claim_of_a_pod_kwok_runs_binds_without_touching_the_host(real_cluster
     namespace = real_namespace()
 
     plane.apply([claim("data", namespace), shell_pod("on-kwok", namespace, "data", "true", real=False)])
-    volume = wait_for("claim Bound", lambda: bound_volume(plane, "data", namespace))
+    volume = wait_until(lambda: bound_volume(plane, "data", namespace), 180, "claim Bound", interval=0.3)
 
     (affinity,) = volume["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
     (node,) = affinity["matchExpressions"][0]["values"]

@@ -83,13 +83,14 @@ def scrape(base_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float
     }
 
 
-def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll `condition` every 50 ms until it returns something truthy; fail after `timeout` seconds."""
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, *, interval: float = 0.05) -> Any:
+    """Poll `condition` every `interval` seconds until it returns something truthy (that result);
+    fail after `timeout` seconds. A condition that asks the apiserver wants a longer interval."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if result := condition():
             return result
-        time.sleep(0.05)
+        time.sleep(interval)
     raise AssertionError(f"not within {timeout} s: {what}")
 
 

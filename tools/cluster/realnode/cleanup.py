@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -94,10 +93,7 @@ def leftovers(state_dir: Path, record: dict, *, shared: bool) -> list[str]:
     found += [f"state directory {state_dir}"] if state_dir.exists() else []
     found += [f"bridge {name}" for name in record.get("bridges", []) if Path("/sys/class/net", name).exists()]
     found += [f"chain {chain}" for chain in host.chains_named(record["chain"])] if "chain" in record else []
-    logs = Path("/var/log/containers")
-    if logs.is_dir():
-        links = [link for link in logs.iterdir() if link.is_symlink()]
-        found += [f"log link {link}" for link in links if os.readlink(link).startswith(f"{state_dir}/")]
+    found += [f"log link {link}" for link in host.log_links(f"{state_dir}/")]
     if shared or record.get("enforcer"):
         found += [f"chain {c}" for prefix in host.ENFORCER_CHAIN_PREFIXES for c in host.chains_named(prefix)]
         found += [f"ipset {name}" for name in host.ipsets_named(host.ENFORCER_IPSET_PREFIXES)]

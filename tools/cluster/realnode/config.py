@@ -14,6 +14,21 @@ CNI_BIN = "/usr/lib/cni"  # Debian's containernetworking-plugins package
 NODE_LABEL = {"type": "real"}
 # Keeps every pod that does not tolerate it (all that expect kwok) off the real nodes.
 TAINT = {"key": "catalog-platform/real-node", "value": "true", "effect": "NoSchedule"}
+TOLERATION = {"key": TAINT["key"], "operator": "Exists", "effect": TAINT["effect"]}
+
+
+def label_selector(labels: dict[str, str]) -> str:
+    """`labels` as a label selector's text (`kubectl -l`, `--node-labels`, `--node-selector`)."""
+    return ",".join(f"{k}={v}" for k, v in labels.items())
+
+
+def on_real_node(pod_spec: dict) -> dict:
+    """`pod_spec` with what puts it on a real node instead of a kwok one."""
+    return {
+        **pod_spec,
+        "nodeSelector": {**pod_spec.get("nodeSelector", {}), **NODE_LABEL},
+        "tolerations": [*pod_spec.get("tolerations", []), TOLERATION],
+    }
 
 
 @dataclass(frozen=True)
@@ -171,7 +186,7 @@ def kubelet_config(node: NodeLayout, ca_file: Path, serving: Path) -> str:
 
 def kubelet_args(node: NodeLayout, kubeconfig: Path, config: Path, binary: Path) -> list[str]:
     taint = f"{TAINT['key']}={TAINT['value']}:{TAINT['effect']}"
-    labels = ",".join(f"{k}={v}" for k, v in NODE_LABEL.items())
+    labels = label_selector(NODE_LABEL)
     return [
         str(binary), f"--config={config}", f"--kubeconfig={kubeconfig}",
         f"--root-dir={node.directory / 'kubelet'}", f"--cert-dir={node.directory / 'kubelet-pki'}",

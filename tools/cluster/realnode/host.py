@@ -73,14 +73,23 @@ def restore(before: dict, state_prefix: str) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def remove_log_links(prefix: str, *, dangling: bool = False) -> None:
-    """Remove the kubelet's /var/log/containers links into `prefix` (and, with `dangling`, those
-    whose target is gone), so a run leaves none of its own even while another run keeps the folder."""
+def log_links(prefix: str, *, dangling: bool = False) -> list[Path]:
+    """The kubelet's /var/log/containers links into `prefix` (and, with `dangling`, those whose
+    target is gone)."""
     logs = Path("/var/log/containers")
-    if logs.is_dir():
-        for link in logs.iterdir():
-            if link.is_symlink() and ((dangling and not link.exists()) or os.readlink(link).startswith(prefix)):
-                link.unlink()
+    if not logs.is_dir():
+        return []
+    return [
+        link
+        for link in logs.iterdir()
+        if link.is_symlink() and ((dangling and not link.exists()) or os.readlink(link).startswith(prefix))
+    ]
+
+
+def remove_log_links(prefix: str, *, dangling: bool = False) -> None:
+    """Remove `log_links`, so a run leaves none of its own even while another run keeps the folder."""
+    for link in log_links(prefix, dangling=dangling):
+        link.unlink(missing_ok=True)
 
 
 # -- network ----------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from tools.cluster import crds
 from tools.cluster.toolbox import REPO_ROOT, run, tool
 
 from . import pause
-from .config import NODE_LABEL, TAINT
+from .config import NODE_LABEL, label_selector, on_real_node
 
 if TYPE_CHECKING:
     from tools.cluster.controlplane import ControlPlane
@@ -39,7 +39,7 @@ ARGS = {
     "--kubelet-preferred-address-types": "InternalIP",
     "--kubelet-certificate-authority": CLUSTER_CA,
     # kwok's nodes have no kubelet to scrape: each scrape of one would only time out.
-    "--node-selector": ",".join(f"{k}={v}" for k, v in NODE_LABEL.items()),
+    "--node-selector": label_selector(NODE_LABEL),
 }
 
 
@@ -64,8 +64,7 @@ def manifests(image: str, apiserver: tuple[str, int]) -> list[dict]:
         {"name": "KUBERNETES_SERVICE_HOST", "value": host},
         {"name": "KUBERNETES_SERVICE_PORT", "value": str(port)},
     ]
-    pod["nodeSelector"] = {**pod.get("nodeSelector", {}), **NODE_LABEL}
-    pod["tolerations"] = [{"key": TAINT["key"], "operator": "Exists", "effect": TAINT["effect"]}]
+    deployment["spec"]["template"]["spec"] = on_real_node(pod)
     return documents
 
 

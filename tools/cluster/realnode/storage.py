@@ -13,7 +13,6 @@ directory, the helper image is ours, the bindings name the host process's user t
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import yaml
 from tools.cluster.crds import VOLUME_HELPER_NAMESPACE, module_dir
 from tools.cluster.toolbox import REPO_ROOT, tool
 
-from .pause import write_image
+from .pause import image_name, write_image
 
 MODULE = "github.com/rancher/local-path-provisioner"
 BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static package: no shared libraries to pack
@@ -46,7 +45,7 @@ def upstream_documents() -> list[dict]:
 
 
 def helper_image_name() -> str:
-    return f"{HELPER_REPOSITORY}:{hashlib.sha256(BUSYBOX.read_bytes()).hexdigest()[:12]}"
+    return image_name(BUSYBOX, HELPER_REPOSITORY)
 
 
 def write_helper_archive(archive: Path) -> str:
