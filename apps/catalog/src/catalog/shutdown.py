@@ -175,9 +175,9 @@ async def _close_listener_cleanly(app: Sanic) -> None:
         try:
             _refuse_new_handshakes(listener)
         except OSError as error:
-            # Some sandboxes refuse socket filters (EPERM under podman's defaults). The listener
-            # then closes as Sanic closes it: a handshake in flight may be reset, and the stop
-            # hooks still run.
+            # Some kernels refuse socket filters to a process without privileges (EPERM, seen
+            # for every user of a non-privileged container). The listener then closes as Sanic
+            # closes it: a handshake in flight may be reset, and the stop hooks still run.
             log.warning("the listener closes without refusing new handshakes first", extra={"error": str(error)})
             return
     for _ in range(int(ACCEPT_QUEUE_WAIT_SECONDS / _ACCEPT_POLL_SECONDS)):
