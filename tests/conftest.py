@@ -1,13 +1,17 @@
-"""Platform-test fixtures: one loopback control plane per session and a fresh namespace per test.
+"""Platform-test fixtures: one loopback control plane per session, a fresh namespace per test and a
+local OCI registry per test.
 A missing tool fails under CI=true (tests.support.tiers.skip_or_fail; the root conftest.py fails any other skip)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.namespaces import namespace_factory
+from tests.support.registry import LocalRegistry
 from tests.support.schemas import ensure_schemas, kubeconform_args, schemas_cached
 from tests.support.tiers import skip_or_fail
 from tools.cluster.controlplane import KUBECONFIG as SHARED_KUBECONFIG
@@ -57,3 +61,16 @@ def new_namespace(control_plane):
     """Factory for namespaces of the test's own; each is deleted afterwards. Returns the name
     once the namespace's default ServiceAccount exists (pods are refused before that)."""
     yield from namespace_factory(control_plane)
+
+
+@pytest.fixture
+def local_registry(tmp_path: Path) -> Iterator[LocalRegistry]:
+    """A registry of the test's own (deletes enabled), with crane and cosign beside it."""
+    if missing(["registry", "crane", "cosign"]):
+        skip_or_fail("the registry tests need `make tools` (registry, crane, cosign in .tools/bin)")
+    registry = LocalRegistry(tmp_path / "registry")
+    registry.root.mkdir()
+    try:
+        yield registry.start()
+    finally:
+        registry.stop()

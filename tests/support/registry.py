@@ -4,9 +4,13 @@ local key and no transparency log (a laptop has none to upload to)."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import subprocess
+import tarfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -32,6 +36,8 @@ class LocalRegistry:
         config.write_text(
             "version: 0.1\n"
             f"storage:\n  filesystem:\n    rootdirectory: {self.root / 'data'}\n"
+            # Deletes on, as the platform's registry has them: the cleanup step deletes by digest.
+            "  delete:\n    enabled: true\n"
             f"http:\n  addr: {self.host}\n"
             "log:\n  level: warn\n"
         )
@@ -58,6 +64,23 @@ def crane(*args: str) -> str:
 def push_layout(layout: Path, reference: str) -> str:
     """Push an OCI layout as is (its blobs and manifest bytes unchanged); returns the registry's digest."""
     crane("push", str(layout), reference)
+    return crane("digest", reference)
+
+
+def push_tiny_image(reference: str, created: datetime, scratch: Path) -> str:
+    """Push a one-layer image of random bytes whose config says it was built at `created`; returns
+    its digest. Each call makes a new image (the retention tests tell images apart by age)."""
+    layer = scratch / f"layer-{os.urandom(6).hex()}.tar"
+    with tarfile.open(layer, "w") as archive:
+        content = os.urandom(64)
+        info = tarfile.TarInfo("payload")
+        info.size = len(content)
+        archive.addfile(info, io.BytesIO(content))
+    crane("append", "--oci-empty-base", "--new_layer", str(layer), "--new_tag", reference)
+    config = json.loads(crane("config", reference))
+    config["created"] = created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    run([tool("crane"), "edit", "config", reference, "--insecure"], input=json.dumps(config))
+    layer.unlink()
     return crane("digest", reference)
 
 

@@ -31,12 +31,13 @@ def register(subparsers) -> None:
 def main(args: argparse.Namespace) -> int:
     repository, digest = args.image
     pin = pinfile.Pin(repository, digest, args.tag, args.source_commit)
-    signatures.verify(pin.reference, digest, args.public_key)
     with checkout(args.remote, args.branch) as repo:
         if not (repo.dir / pinfile.path(args.env)).is_file():
             raise UsageError(
                 f"argument --env: {pinfile.path(args.env)} is not on {args.branch}; add the environment first"
             )
+        # Before anything is written: an image that does not verify never reaches a commit.
+        signatures.verify(pin.reference, digest, args.public_key)
         if not apply(repo, args.env, pin):
             print(repo.head())
             return 0

@@ -1,0 +1,157 @@
+"""Driving the pipeline's steps as the workflow pods do: `python3 -m pipeline` in a subprocess with
+PYTHONPATH at argo-workflows/steps, Debian's python3 with python3-yaml (what the step image
+carries), the pinned git/cosign/crane/kubectl on PATH. And the git remote they talk to: a bare
+repository served as file://, seeded from a copy of this repo's environments/ folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from tools.cluster.toolbox import REPO_ROOT, TOOLS_BIN
+
+STEPS = REPO_ROOT / "argo-workflows" / "steps"
+# Debian's interpreter, not the virtualenv's: the step image has python3 and python3-yaml, nothing else.
+PYTHON = "/usr/bin/python3"
+
+
+def python_ready() -> str | None:
+    """Why the steps cannot run here, or None."""
+    if not Path(PYTHON).exists():
+        return f"{PYTHON} is missing (apt-get install python3 python3-yaml)"
+    if subprocess.run([PYTHON, "-c", "import yaml"], capture_output=True, check=False).returncode:
+        return "Debian's python3 lacks PyYAML (apt-get install python3-yaml)"
+    if shutil.which("git") is None:
+        return "git is missing (apt-get install git)"
+    return None
+
+
+def steps_env(home: Path, path_first: Path | None = None) -> dict[str, str]:
+    """The pod's environment, nearly: HOME of its own (no git or cosign config of this machine), the
+    pinned tools on PATH (`path_first` before them), the kubeconfig the tests point at."""
+    path = [str(TOOLS_BIN), "/usr/bin", "/bin"]
+    if path_first is not None:
+        path.insert(0, str(path_first))
+    env = {"PATH": os.pathsep.join(path), "HOME": str(home), "PYTHONPATH": str(STEPS), "GIT_CONFIG_NOSYSTEM": "1"}
+    if "KUBECONFIG" in os.environ:
+        env["KUBECONFIG"] = os.environ["KUBECONFIG"]
+    return env
+
+
+def steps(*args: str, home: Path, path_first: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python3 -m pipeline ARGS` to completion; the caller asserts on its exit code and output."""
+    return subprocess.run(
+        [PYTHON, "-m", "pipeline", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=steps_env(home, path_first),
+        timeout=300,
+    )
+
+
+def start_steps(*args: str, home: Path, path_first: Path | None = None) -> subprocess.Popen[str]:
+    """The same, started and not waited for (pins that race)."""
+    return subprocess.Popen(
+        [PYTHON, "-m", "pipeline", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=steps_env(home, path_first),
+    )
+
+
+def git(*args: str | Path, cwd: Path) -> str:
+    done = subprocess.run(
+        ["git", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(cwd),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_AUTHOR_NAME": "catalog tests",
+            "GIT_AUTHOR_EMAIL": "tests@catalog-platform.invalid",
+            "GIT_COMMITTER_NAME": "catalog tests",
+            "GIT_COMMITTER_EMAIL": "tests@catalog-platform.invalid",
+        },
+    )
+    assert done.returncode == 0, f"git {' '.join(map(str, args))}: {done.stderr}"
+    return done.stdout.strip()
+
+
+class SeededRemote:
+    """`bare` is the remote (`url`); `work` a clone where the test plays a person: commits, merges."""
+
+    def __init__(self, directory: Path) -> None:
+        self.bare = directory / "platform.git"
+        self.work = directory / "work"
+        git("init", "--quiet", "--bare", "--initial-branch=main", self.bare, cwd=directory)
+        git("init", "--quiet", "--initial-branch=main", self.work, cwd=directory)
+        shutil.copytree(REPO_ROOT / "environments", self.work / "environments")
+        self.git("add", "environments")
+        self.git("commit", "--quiet", "-m", "environments as the repository has them")
+        self.git("remote", "add", "origin", self.url)
+        self.git("push", "--quiet", "origin", "main")
+        self.seed = self.head()
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.bare}"
+
+    def git(self, *args: str) -> str:
+        return git(*args, cwd=self.work)
+
+    def bare_git(self, *args: str) -> str:
+        return git(*args, cwd=self.bare)
+
+    def head(self, branch: str = "main") -> str:
+        return self.bare_git("rev-parse", f"refs/heads/{branch}")
+
+    def refs(self) -> str:
+        """Every ref of the remote with its commit: equal before and after means nothing was pushed."""
+        return self.bare_git("for-each-ref", "--format=%(refname) %(objectname)")
+
+    def show(self, path: str, ref: str = "main") -> str:
+        return self.bare_git("show", f"{ref}:{path}")
+
+    def pin(self, env: str, ref: str = "main") -> dict[str, str]:
+        return yaml.safe_load(self.show(f"environments/{env}/image.yaml", ref))["image"]
+
+    def first_parents(self, ref: str = "main") -> list[str]:
+        return self.bare_git("rev-list", "--first-parent", ref).split()
+
+    def subject(self, commit: str) -> str:
+        return self.bare_git("log", "-1", "--format=%s", commit)
+
+    def changed_files(self, commit: str, parent: str | None = None) -> list[str]:
+        return self.bare_git("diff", "--name-only", parent or f"{commit}^1", commit).split()
+
+    def commit_pin(self, env: str, digest: str, *, tag: str = "0.0.1", repository: str = "") -> str:
+        """A pin committed and pushed the way a person would, without the pipeline (setup for
+        promote, rollback and cleanup cases). Returns the pushed commit."""
+        self.git("pull", "--quiet", "--ff-only", "origin", "main")
+        path = self.work / "environments" / env / "image.yaml"
+        text = path.read_text()
+        data = yaml.safe_load(text)
+        data["image"].update(digest=digest, tag=tag, **({"repository": repository} if repository else {}))
+        header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+        path.write_text(header + yaml.safe_dump(data, sort_keys=False))
+        self.git("commit", "--quiet", "-am", f"pin {env} to {digest}")
+        self.git("push", "--quiet", "origin", "HEAD:main")
+        return self.head()
+
+    def merge(self, branch: str) -> str:
+        """`git merge --no-ff` of the remote's `branch` into main, pushed: the promotion."""
+        self.git("checkout", "--quiet", "main")
+        self.git("pull", "--quiet", "--ff-only", "origin", "main")
+        self.git("fetch", "--quiet", "origin", branch)
+        self.git("merge", "--quiet", "--no-ff", "-m", f"Merge branch '{branch}'", "FETCH_HEAD")
+        self.git("push", "--quiet", "origin", "HEAD:main")
+        return self.head()
