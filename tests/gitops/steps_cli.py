@@ -5,6 +5,7 @@ repository served as file://, seeded from a copy of this repo's environments/ fo
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -63,6 +64,11 @@ def start_steps(*args: str, home: Path, path_first: Path | None = None) -> subpr
         text=True,
         env=steps_env(home, path_first),
     )
+
+
+def random_digest() -> str:
+    """A digest no image has: for pins whose image is never pulled (promote, rollback)."""
+    return f"sha256:{hashlib.sha256(os.urandom(16)).hexdigest()}"
 
 
 def git(*args: str | Path, cwd: Path) -> str:

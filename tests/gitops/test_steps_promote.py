@@ -4,25 +4,19 @@ or stays Pending where no node matches)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.gitops.steps_cli import SeededRemote, steps
+from tests.gitops.steps_cli import SeededRemote, random_digest, steps
 from tests.support.process_tier import wait_until
 from tools.cluster.controlplane import ControlPlane
 
 pytestmark = pytest.mark.gitops
 
 REPOSITORY = "registry.test:5000/catalog"
-
-
-def random_digest() -> str:
-    return f"sha256:{hashlib.sha256(os.urandom(16)).hexdigest()}"
 
 
 @pytest.fixture(scope="module")
