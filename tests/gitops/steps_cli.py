@@ -139,10 +139,13 @@ class SeededRemote:
     def changed_files(self, commit: str, parent: str | None = None) -> list[str]:
         return self.bare_git("diff", "--name-only", parent or f"{commit}^1", commit).split()
 
-    def commit_pin(self, env: str, digest: str, *, tag: str = "0.0.1", repository: str = "") -> str:
-        """A pin committed and pushed the way a person would, without the pipeline (setup for
-        promote, rollback and cleanup cases). Returns the pushed commit."""
-        self.git("pull", "--quiet", "--ff-only", "origin", "main")
+    def commit_pin(
+        self, env: str, digest: str, *, tag: str = "0.0.1", repository: str = "", branch: str = "main"
+    ) -> str:
+        """A pin committed on the checked-out branch and pushed to `branch` the way a person would,
+        without the pipeline (setup for promote, rollback and cleanup cases). Returns the commit."""
+        if branch == "main":
+            self.git("pull", "--quiet", "--ff-only", "origin", "main")
         path = self.work / "environments" / env / "image.yaml"
         text = path.read_text()
         data = yaml.safe_load(text)
@@ -150,8 +153,8 @@ class SeededRemote:
         header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
         path.write_text(header + yaml.safe_dump(data, sort_keys=False))
         self.git("commit", "--quiet", "-am", f"pin {env} to {digest}")
-        self.git("push", "--quiet", "origin", "HEAD:main")
-        return self.head()
+        self.git("push", "--quiet", "origin", f"HEAD:{branch}")
+        return self.head(branch)
 
     def merge(self, branch: str) -> str:
         """`git merge --no-ff` of the remote's `branch` into main, pushed: the promotion."""

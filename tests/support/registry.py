@@ -96,6 +96,15 @@ def cosign_sign(reference: str, key: Path) -> None:
     )
 
 
+def cosign_attest(reference: str, key: Path, predicate: Path) -> None:
+    """Attach `predicate` (a JSON file) as an in-toto attestation: the `sha256-<hex>.att` tag."""
+    run(
+        [tool("cosign"), "attest", "--key", str(key), "--type", "custom", "--predicate", str(predicate),
+         "--tlog-upload=false", "--allow-http-registry", "--yes", reference],
+        env=_COSIGN_ENV,
+    )  # fmt: skip
+
+
 def cosign_verify(reference: str, public_key: Path, *, check: bool = True) -> subprocess.CompletedProcess[str]:
     return run(
         [
