@@ -55,6 +55,16 @@ def steps(*args: str, home: Path, path_first: Path | None = None) -> subprocess.
     )
 
 
+def assert_refused(done: subprocess.CompletedProcess[str], code: int, says: str) -> None:
+    """A refusal as the steps promise it: the exit code, nothing on stdout, one line on stderr
+    that says `says`, no traceback."""
+    assert done.returncode == code, done.stdout + done.stderr
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("pipeline usage error: " if code == 2 else "pipeline error: "), done.stderr
+    assert says in done.stderr, done.stderr
+
+
 def start_steps(*args: str, home: Path, path_first: Path | None = None) -> subprocess.Popen[str]:
     """The same, started and not waited for (pins that race)."""
     return subprocess.Popen(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitops.steps_cli import SeededRemote, start_steps, steps
+from tests.gitops.steps_cli import SeededRemote, assert_refused, start_steps, steps
 from tests.support.registry import LocalRegistry, cosign_keypair, cosign_sign, crane, push_tiny_image
 
 pytestmark = pytest.mark.gitops
@@ -96,10 +96,7 @@ def test_pin_refuses_an_image_that_does_not_verify_and_pushes_nothing(
 
     done = steps(*pin_args(seeded_remote, "dev", image, cosign_keys[1]), home=steps_home)
 
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert done.stdout == ""
-    assert len(done.stderr.splitlines()) == 1, done.stderr
-    assert f"cosign verify refused {image}" in done.stderr
+    assert_refused(done, 1, f"cosign verify refused {image}")
     assert seeded_remote.refs() == refs
 
 
@@ -125,10 +122,7 @@ def test_pin_refuses_an_environment_the_branch_does_not_have(
     image = new_image(local_registry, tmp_path, "a1", cosign_keys[0])
     refs = seeded_remote.refs()
     done = steps(*pin_args(seeded_remote, "qa", image, cosign_keys[1]), home=steps_home)
-    assert done.returncode == 2
-    assert done.stderr.splitlines() == [
-        "pipeline usage error: argument --env: environments/qa/image.yaml is not on main; add the environment first"
-    ]
+    assert_refused(done, 2, "argument --env: environments/qa/image.yaml is not on main; add the environment first")
     assert seeded_remote.refs() == refs
 
 
@@ -166,7 +160,13 @@ def race(
         start_steps(*pin_args(remote, env, image, public_key, *extra), home=home, path_first=bindir)
         for env, image in zip(envs, images, strict=True)
     ]
-    outputs = [process.communicate(timeout=300) for process in processes]
+    try:
+        outputs = [process.communicate(timeout=300) for process in processes]
+    finally:
+        for process in processes:  # a test that failed on the way leaves no pin running
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     return [(process.returncode, out, err) for process, (out, err) in zip(processes, outputs, strict=True)]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitops.steps_cli import SeededRemote, random_digest, steps
+from tests.gitops.steps_cli import SeededRemote, assert_refused, random_digest, steps
 
 pytestmark = pytest.mark.gitops
 
@@ -16,41 +16,42 @@ def rollback(remote: SeededRemote, env: str, home: Path):
     return steps("rollback", "--remote", remote.url, "--env", env, home=home)
 
 
-def test_rollback_reverts_the_environments_last_pin_commit(seeded_remote: SeededRemote, steps_home: Path) -> None:
-    seeded_remote.commit_pin("dev", random_digest())
-    before = seeded_remote.pin("dev")
-    last_pin = seeded_remote.commit_pin("dev", random_digest())
-    # A later commit for another environment: rollback looks for dev's last change, not the last commit.
-    staging = seeded_remote.commit_pin("staging", random_digest())
-
-    done = rollback(seeded_remote, "dev", steps_home)
-
-    assert done.returncode == 0, done.stderr
-    revert = done.stdout.strip()
-    assert seeded_remote.first_parents()[:2] == [revert, staging]
-    assert seeded_remote.subject(revert) == f'Revert "{seeded_remote.subject(last_pin)}"'
-    assert seeded_remote.changed_files(revert) == ["environments/dev/image.yaml"]
-    assert seeded_remote.pin("dev") == before
-    assert seeded_remote.pin("staging") == seeded_remote.pin("staging", staging)
+def _after_two_pins(remote: SeededRemote, home: Path) -> tuple[str, str]:
+    """dev pinned twice, then staging once: rollback looks for dev's last change, not the last commit."""
+    remote.commit_pin("dev", random_digest())
+    last = remote.commit_pin("dev", random_digest())
+    remote.commit_pin("staging", random_digest())
+    return "dev", last
 
 
-def test_rollback_reverts_a_promotion_merge(seeded_remote: SeededRemote, steps_home: Path) -> None:
-    seeded_remote.commit_pin("dev", random_digest())
-    before = seeded_remote.pin("staging")
-    promoted = steps("promote", "--remote", seeded_remote.url, "--from", "dev", "--to", "staging", "--force",
-                     home=steps_home)  # fmt: skip
+def _after_a_promotion_merge(remote: SeededRemote, home: Path) -> tuple[str, str]:
+    remote.commit_pin("dev", random_digest())
+    promoted = steps("promote", "--remote", remote.url, "--from", "dev", "--to", "staging", "--force", home=home)
     assert promoted.returncode == 0, promoted.stderr
-    merge = seeded_remote.merge(promoted.stdout.strip())
-    assert seeded_remote.pin("staging") == seeded_remote.pin("dev") != before
+    merge = remote.merge(promoted.stdout.strip())
+    assert remote.pin("staging") == remote.pin("dev")
+    return "staging", merge
 
-    done = rollback(seeded_remote, "staging", steps_home)
+
+@pytest.mark.parametrize(
+    "history",
+    [pytest.param(_after_two_pins, id="pin-commit"), pytest.param(_after_a_promotion_merge, id="promotion-merge")],
+)
+def test_rollback_reverts_the_environments_last_change(history, seeded_remote: SeededRemote, steps_home: Path) -> None:
+    env, reverted = history(seeded_remote, steps_home)
+    tip = seeded_remote.head()
+    pins_before = {name: seeded_remote.pin(name, f"{reverted}^1") for name in ("dev", "staging", "prod")}
+    pins_at_tip = {name: seeded_remote.pin(name) for name in ("dev", "staging", "prod")}
+
+    done = rollback(seeded_remote, env, steps_home)
 
     assert done.returncode == 0, done.stderr
     revert = done.stdout.strip()
-    assert seeded_remote.first_parents()[:2] == [revert, merge]
-    assert seeded_remote.subject(revert) == f'Revert "{seeded_remote.subject(merge)}"'
-    assert seeded_remote.changed_files(revert) == ["environments/staging/image.yaml"]
-    assert seeded_remote.pin("staging") == before
+    assert seeded_remote.first_parents()[:2] == [revert, tip]
+    assert seeded_remote.bare_git("rev-list", "--parents", "-1", revert).split() == [revert, tip]
+    assert seeded_remote.subject(revert) == f'Revert "{seeded_remote.subject(reverted)}"'
+    assert seeded_remote.changed_files(revert) == [f"environments/{env}/image.yaml"]
+    assert {name: seeded_remote.pin(name) for name in pins_at_tip} == {**pins_at_tip, env: pins_before[env]}
 
 
 @pytest.mark.parametrize(
@@ -75,7 +76,5 @@ def test_rollback_refuses_what_is_not_a_pin_of_its_own(
 
     done = rollback(seeded_remote, "dev", steps_home)
 
-    assert done.returncode == 1
-    assert len(done.stderr.splitlines()) == 1, done.stderr
-    assert says in done.stderr
+    assert_refused(done, 1, says)
     assert seeded_remote.refs() == refs

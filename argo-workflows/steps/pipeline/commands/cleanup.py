@@ -19,12 +19,9 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--registry", required=True, type=arguments.registry, help="HOST[:PORT]")
     parser.add_argument("--repository", required=True, type=arguments.repository, help="e.g. catalog")
-    parser.add_argument("--remote", required=True, type=arguments.remote, help="the platform's git remote (URL)")
+    arguments.add_remote(parser)
     parser.add_argument("--keep-semver", required=True, type=arguments.count, help="how many newest X.Y.Z tags to keep")
     parser.add_argument("--keep-days", required=True, type=arguments.days, help="keep SHA tags younger than this")
-    parser.add_argument(
-        "--branch", default="main", type=arguments.branch, help="the branch environments live on (main)"
-    )
     parser.add_argument("--dry-run", action="store_true", help="print what would be deleted, delete nothing")
     parser.set_defaults(run=main)
 

@@ -15,7 +15,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "pin", help="verify an image, then commit its digest for an environment", description=__doc__
     )
-    parser.add_argument("--remote", required=True, type=arguments.remote, help="the platform's git remote (URL)")
+    arguments.add_remote(parser, pushes=True)
     parser.add_argument("--env", required=True, type=arguments.environment, help="the environment to pin")
     parser.add_argument("--image", required=True, type=arguments.image, help="REPOSITORY@sha256:<hex>")
     parser.add_argument("--tag", required=True, type=arguments.tag, help="the tag for humans (not used to pull)")
@@ -23,8 +23,6 @@ def register(subparsers) -> None:
         "--source-commit", required=True, type=arguments.commit, help="the commit the image was built from"
     )
     parser.add_argument("--public-key", required=True, type=arguments.existing_file, help="cosign public key file")
-    parser.add_argument("--branch", default="main", type=arguments.branch, help="the branch to commit to (main)")
-    parser.add_argument("--attempts", default=5, type=arguments.attempts, help="push attempts on a moved branch (5)")
     parser.set_defaults(run=main)
 
 

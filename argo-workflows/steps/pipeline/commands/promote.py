@@ -18,11 +18,10 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "promote", help="push a branch that promotes one environment's pin to the next", description=__doc__
     )
-    parser.add_argument("--remote", required=True, type=arguments.remote, help="the platform's git remote (URL)")
+    arguments.add_remote(parser)
     parser.add_argument("--from", dest="source", required=True, type=arguments.environment, help="e.g. dev")
     parser.add_argument("--to", dest="target", required=True, type=arguments.environment, help="e.g. staging")
     parser.add_argument("--force", action="store_true", help="allow skipping an environment and an unhealthy source")
-    parser.add_argument("--branch", default="main", type=arguments.branch, help="the branch to start from (main)")
     parser.set_defaults(run=main)
 
 

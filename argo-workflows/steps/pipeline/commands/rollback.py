@@ -15,10 +15,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "rollback", help="revert an environment's last pin or promotion", description=__doc__
     )
-    parser.add_argument("--remote", required=True, type=arguments.remote, help="the platform's git remote (URL)")
+    arguments.add_remote(parser, pushes=True)
     parser.add_argument("--env", required=True, type=arguments.environment, help="the environment to roll back")
-    parser.add_argument("--branch", default="main", type=arguments.branch, help="the branch to commit to (main)")
-    parser.add_argument("--attempts", default=5, type=arguments.attempts, help="push attempts on a moved branch (5)")
     parser.set_defaults(run=main)
 
 
