@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from tests.gitops.steps_cli import git, steps
+from tests.support.tiers import skip_or_fail
 
 pytestmark = pytest.mark.gitops
 
@@ -44,3 +46,15 @@ def test_tags_for_head(
     done = steps("tags", "--source-dir", str(tmp_path / "source"), "--env", env, home=steps_home)
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.splitlines() == [tag.format(sha=head[:12]) for tag in expected]
+
+
+def test_tags_of_a_checkout_another_user_owns(tmp_path: Path, steps_home: Path) -> None:
+    """A workspace volume written by another step's user: git's ownership check must not stop the step."""
+    if os.geteuid() != 0:
+        skip_or_fail("handing the checkout to another user needs root")
+    head = source_checkout(tmp_path / "source", ["v2.1.0"], [])
+    for path in [tmp_path / "source", *(tmp_path / "source").rglob("*")]:
+        os.chown(path, 65534, 65534, follow_symlinks=False)
+    done = steps("tags", "--source-dir", str(tmp_path / "source"), "--env", "prod", home=steps_home)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines() == [head[:12], "2.1.0"]

@@ -21,8 +21,11 @@ def register(subparsers) -> None:
 
 def main(args: argparse.Namespace) -> int:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-    head = run(["git", "rev-parse", "--verify", "HEAD^{commit}"], cwd=args.source_dir, env=env).stdout.strip()
-    at_head = run(["git", "tag", "--points-at", "HEAD", "--list", "v*"], cwd=args.source_dir, env=env).stdout.split()
+    # A step's checkout is often owned by another user than the step's (a shared workspace volume);
+    # git refuses such a repository ("dubious ownership") unless it is named safe.
+    git = ["git", "-c", f"safe.directory={args.source_dir.resolve()}"]
+    head = run([*git, "rev-parse", "--verify", "HEAD^{commit}"], cwd=args.source_dir, env=env).stdout.strip()
+    at_head = run([*git, "tag", "--points-at", "HEAD", "--list", "v*"], cwd=args.source_dir, env=env).stdout.split()
     versions = sorted(
         (tag[1:] for tag in at_head if SEMVER.fullmatch(tag[1:])),
         key=version_key,
