@@ -81,6 +81,40 @@ def random_digest() -> str:
     return f"sha256:{hashlib.sha256(os.urandom(16)).hexdigest()}"
 
 
+def barrier_git(directory: Path) -> Path:
+    """A `git` for PATH that holds each process's first push until two processes reached theirs, then
+    runs the real git: both steps cloned the same main, so one push must lose the race."""
+    bindir, waiting = directory / "bin", directory / "barrier"
+    bindir.mkdir()
+    waiting.mkdir()
+    script = bindir / "git"
+    script.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = push ]; then\n'
+        f'  touch "{waiting}/$PPID"; i=0\n'
+        f'  while [ "$(ls "{waiting}" | wc -l)" -lt 2 ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done\n'
+        "fi\n"
+        f'exec {shutil.which("git")} "$@"\n'
+    )
+    script.chmod(0o755)
+    return bindir
+
+
+def race(commands: list[list[str]], home: Path, scratch: Path) -> list[tuple[int, str, str]]:
+    """Two steps started at once, their pushes held until both are ready; (exit code, stdout,
+    stderr) of each."""
+    bindir = barrier_git(scratch)
+    processes = [start_steps(*command, home=home, path_first=bindir) for command in commands]
+    try:
+        outputs = [process.communicate(timeout=300) for process in processes]
+    finally:
+        for process in processes:  # a test that failed on the way leaves no step running
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return [(process.returncode, out, err) for process, (out, err) in zip(processes, outputs, strict=True)]
+
+
 def git(*args: str | Path, cwd: Path) -> str:
     done = subprocess.run(
         ["git", *map(str, args)],

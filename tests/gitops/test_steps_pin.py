@@ -3,13 +3,12 @@ the pin file it writes, the images it refuses (nothing pushed), the no-op, and t
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.gitops.steps_cli import SeededRemote, assert_refused, start_steps, steps
+from tests.gitops.steps_cli import SeededRemote, assert_refused, race, steps
 from tests.support.registry import LocalRegistry, cosign_keypair, cosign_sign, crane, push_tiny_image
 
 pytestmark = pytest.mark.gitops
@@ -126,50 +125,6 @@ def test_pin_refuses_an_environment_the_branch_does_not_have(
     assert seeded_remote.refs() == refs
 
 
-def barrier_git(directory: Path) -> Path:
-    """A `git` for PATH that holds each process's first push until two processes reached theirs, then
-    runs the real git: both pins cloned the same main, so one push must lose the race."""
-    bindir, waiting = directory / "bin", directory / "barrier"
-    bindir.mkdir()
-    waiting.mkdir()
-    script = bindir / "git"
-    script.write_text(
-        "#!/bin/sh\n"
-        'if [ "$1" = push ]; then\n'
-        f'  touch "{waiting}/$PPID"; i=0\n'
-        f'  while [ "$(ls "{waiting}" | wc -l)" -lt 2 ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done\n'
-        "fi\n"
-        f'exec {shutil.which("git")} "$@"\n'
-    )
-    script.chmod(0o755)
-    return bindir
-
-
-def race(
-    remote: SeededRemote,
-    envs: tuple[str, str],
-    images: list[str],
-    public_key: Path,
-    home: Path,
-    scratch: Path,
-    *extra: str,
-) -> list[tuple[int, str, str]]:
-    """Two pins started at once; (exit code, stdout, stderr) of each."""
-    bindir = barrier_git(scratch)
-    processes = [
-        start_steps(*pin_args(remote, env, image, public_key, *extra), home=home, path_first=bindir)
-        for env, image in zip(envs, images, strict=True)
-    ]
-    try:
-        outputs = [process.communicate(timeout=300) for process in processes]
-    finally:
-        for process in processes:  # a test that failed on the way leaves no pin running
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    return [(process.returncode, out, err) for process, (out, err) in zip(processes, outputs, strict=True)]
-
-
 @pytest.mark.parametrize(
     ("envs", "after_rejection"),
     [
@@ -188,7 +143,11 @@ def test_two_pins_at_once_both_land_in_order(
 ) -> None:
     images = [new_image(local_registry, tmp_path, tag, cosign_keys[0]) for tag in ("one", "two")]
 
-    results = race(seeded_remote, envs, images, cosign_keys[1], steps_home, tmp_path)
+    results = race(
+        [pin_args(seeded_remote, env, image, cosign_keys[1]) for env, image in zip(envs, images, strict=True)],
+        steps_home,
+        tmp_path,
+    )
 
     assert [code for code, _, _ in results] == [0, 0], results
     # The retry path ran: exactly one push was rejected, then fetch + rebase and a second push.
@@ -218,7 +177,14 @@ def test_two_pins_at_once_with_one_attempt_one_fails_and_nothing_is_half_pushed(
 ) -> None:
     images = [new_image(local_registry, tmp_path, tag, cosign_keys[0]) for tag in ("one", "two")]
 
-    results = race(seeded_remote, ("dev", "staging"), images, cosign_keys[1], steps_home, tmp_path, "--attempts", "1")
+    results = race(
+        [
+            pin_args(seeded_remote, env, image, cosign_keys[1], "--attempts", "1")
+            for env, image in zip(("dev", "staging"), images, strict=True)
+        ],
+        steps_home,
+        tmp_path,
+    )
 
     assert sorted(code for code, _, _ in results) == [0, 1], results
     winner = next(index for index, (code, _, _) in enumerate(results) if code == 0)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitops.steps_cli import SeededRemote, assert_refused, random_digest, steps
+from tests.gitops.steps_cli import SeededRemote, assert_refused, race, random_digest, steps
 
 pytestmark = pytest.mark.gitops
 
@@ -78,3 +78,22 @@ def test_rollback_refuses_what_is_not_a_pin_of_its_own(
 
     assert_refused(done, 1, says)
     assert seeded_remote.refs() == refs
+
+
+def test_two_rollbacks_at_once_both_land(seeded_remote: SeededRemote, steps_home: Path, tmp_path: Path) -> None:
+    """dev's and staging's rollbacks collide on main: the loser rebases and pushes again."""
+    seeded = {env: seeded_remote.pin(env) for env in ("dev", "staging")}
+    for env in seeded:
+        seeded_remote.commit_pin(env, random_digest())
+    tip = seeded_remote.head()
+
+    results = race([["rollback", "--remote", seeded_remote.url, "--env", env] for env in seeded], steps_home, tmp_path)
+
+    assert [code for code, _, _ in results] == [0, 0], results
+    rejected = [index for index, (_, _, err) in enumerate(results) if "push rejected: main moved" in err]
+    assert len(rejected) == 1, results
+    loser, winner = rejected[0], 1 - rejected[0]
+    assert "rebased onto origin/main at " in results[loser][2]
+    reverts = [out.strip() for _, out, _ in results]
+    assert seeded_remote.first_parents()[:3] == [reverts[loser], reverts[winner], tip]
+    assert {env: seeded_remote.pin(env) for env in seeded} == seeded
