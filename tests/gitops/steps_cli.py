@@ -1,0 +1,210 @@
+"""Driving the pipeline's steps as the workflow pods do: `python3 -m pipeline` in a subprocess with
+PYTHONPATH at argo-workflows/steps, Debian's python3 with python3-yaml (what the step image
+carries), the pinned git/cosign/crane/kubectl on PATH. And the git remote they talk to: a bare
+repository served as file://, seeded from a copy of this repo's environments/ folder."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from tools.cluster.toolbox import REPO_ROOT, TOOLS_BIN
+
+STEPS = REPO_ROOT / "argo-workflows" / "steps"
+# Debian's interpreter, not the virtualenv's: the step image has python3 and python3-yaml, nothing else.
+PYTHON = "/usr/bin/python3"
+
+
+def python_ready() -> str | None:
+    """Why the steps cannot run here, or None."""
+    if not Path(PYTHON).exists():
+        return f"{PYTHON} is missing (apt-get install python3 python3-yaml)"
+    if subprocess.run([PYTHON, "-c", "import yaml"], capture_output=True, check=False).returncode:
+        return "Debian's python3 lacks PyYAML (apt-get install python3-yaml)"
+    if shutil.which("git") is None:
+        return "git is missing (apt-get install git)"
+    return None
+
+
+def steps_env(home: Path, path_first: Path | None = None) -> dict[str, str]:
+    """The pod's environment, nearly: HOME of its own (no git or cosign config of this machine), the
+    pinned tools on PATH (`path_first` before them), the kubeconfig the tests point at."""
+    path = [str(TOOLS_BIN), "/usr/bin", "/bin"]
+    if path_first is not None:
+        path.insert(0, str(path_first))
+    env = {"PATH": os.pathsep.join(path), "HOME": str(home), "PYTHONPATH": str(STEPS), "GIT_CONFIG_NOSYSTEM": "1"}
+    if "KUBECONFIG" in os.environ:
+        env["KUBECONFIG"] = os.environ["KUBECONFIG"]
+    return env
+
+
+def steps(*args: str, home: Path, path_first: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python3 -m pipeline ARGS` to completion; the caller asserts on its exit code and output."""
+    return subprocess.run(
+        [PYTHON, "-m", "pipeline", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=steps_env(home, path_first),
+        timeout=300,
+    )
+
+
+def assert_refused(done: subprocess.CompletedProcess[str], code: int, says: str) -> None:
+    """A refusal as the steps promise it: the exit code, nothing on stdout, one line on stderr
+    that says `says`, no traceback."""
+    assert done.returncode == code, done.stdout + done.stderr
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("pipeline usage error: " if code == 2 else "pipeline error: "), done.stderr
+    assert says in done.stderr, done.stderr
+
+
+def start_steps(*args: str, home: Path, path_first: Path | None = None) -> subprocess.Popen[str]:
+    """The same, started and not waited for (pins that race)."""
+    return subprocess.Popen(
+        [PYTHON, "-m", "pipeline", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=steps_env(home, path_first),
+    )
+
+
+def random_digest() -> str:
+    """A digest no image has: for pins whose image is never pulled (promote, rollback)."""
+    return f"sha256:{hashlib.sha256(os.urandom(16)).hexdigest()}"
+
+
+def barrier_git(directory: Path) -> Path:
+    """A `git` for PATH that holds each process's first push until two processes reached theirs, then
+    runs the real git: both steps cloned the same main, so one push must lose the race."""
+    bindir, waiting = directory / "bin", directory / "barrier"
+    bindir.mkdir()
+    waiting.mkdir()
+    script = bindir / "git"
+    script.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = push ]; then\n'
+        f'  touch "{waiting}/$PPID"; i=0\n'
+        f'  while [ "$(ls "{waiting}" | wc -l)" -lt 2 ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done\n'
+        "fi\n"
+        f'exec {shutil.which("git")} "$@"\n'
+    )
+    script.chmod(0o755)
+    return bindir
+
+
+def race(commands: list[list[str]], home: Path, scratch: Path) -> list[tuple[int, str, str]]:
+    """Two steps started at once, their pushes held until both are ready; (exit code, stdout,
+    stderr) of each."""
+    bindir = barrier_git(scratch)
+    processes = [start_steps(*command, home=home, path_first=bindir) for command in commands]
+    try:
+        outputs = [process.communicate(timeout=300) for process in processes]
+    finally:
+        for process in processes:  # a test that failed on the way leaves no step running
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return [(process.returncode, out, err) for process, (out, err) in zip(processes, outputs, strict=True)]
+
+
+def git(*args: str | Path, cwd: Path) -> str:
+    done = subprocess.run(
+        ["git", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(cwd),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_AUTHOR_NAME": "catalog tests",
+            "GIT_AUTHOR_EMAIL": "tests@catalog-platform.invalid",
+            "GIT_COMMITTER_NAME": "catalog tests",
+            "GIT_COMMITTER_EMAIL": "tests@catalog-platform.invalid",
+        },
+    )
+    assert done.returncode == 0, f"git {' '.join(map(str, args))}: {done.stderr}"
+    return done.stdout.strip()
+
+
+class SeededRemote:
+    """`bare` is the remote (`url`); `work` a clone where the test plays a person: commits, merges."""
+
+    def __init__(self, directory: Path) -> None:
+        self.bare = directory / "platform.git"
+        self.work = directory / "work"
+        git("init", "--quiet", "--bare", "--initial-branch=main", self.bare, cwd=directory)
+        git("init", "--quiet", "--initial-branch=main", self.work, cwd=directory)
+        shutil.copytree(REPO_ROOT / "environments", self.work / "environments")
+        self.git("add", "environments")
+        self.git("commit", "--quiet", "-m", "environments as the repository has them")
+        self.git("remote", "add", "origin", self.url)
+        self.git("push", "--quiet", "origin", "main")
+        self.seed = self.head()
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.bare}"
+
+    def git(self, *args: str) -> str:
+        return git(*args, cwd=self.work)
+
+    def bare_git(self, *args: str) -> str:
+        return git(*args, cwd=self.bare)
+
+    def head(self, branch: str = "main") -> str:
+        return self.bare_git("rev-parse", f"refs/heads/{branch}")
+
+    def refs(self) -> str:
+        """Every ref of the remote with its commit: equal before and after means nothing was pushed."""
+        return self.bare_git("for-each-ref", "--format=%(refname) %(objectname)")
+
+    def show(self, path: str, ref: str = "main") -> str:
+        return self.bare_git("show", f"{ref}:{path}")
+
+    def pin(self, env: str, ref: str = "main") -> dict[str, str]:
+        return yaml.safe_load(self.show(f"environments/{env}/image.yaml", ref))["image"]
+
+    def first_parents(self, ref: str = "main") -> list[str]:
+        return self.bare_git("rev-list", "--first-parent", ref).split()
+
+    def subject(self, commit: str) -> str:
+        return self.bare_git("log", "-1", "--format=%s", commit)
+
+    def changed_files(self, commit: str, parent: str | None = None) -> list[str]:
+        return self.bare_git("diff", "--name-only", parent or f"{commit}^1", commit).split()
+
+    def commit_pin(
+        self, env: str, digest: str, *, tag: str = "0.0.1", repository: str = "", branch: str = "main"
+    ) -> str:
+        """A pin committed on the checked-out branch and pushed to `branch` the way a person would,
+        without the pipeline (setup for promote, rollback and cleanup cases). Returns the commit."""
+        if branch == "main":
+            self.git("pull", "--quiet", "--ff-only", "origin", "main")
+        path = self.work / "environments" / env / "image.yaml"
+        text = path.read_text()
+        data = yaml.safe_load(text)
+        data["image"].update(digest=digest, tag=tag, **({"repository": repository} if repository else {}))
+        header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+        path.write_text(header + yaml.safe_dump(data, sort_keys=False))
+        self.git("commit", "--quiet", "-am", f"pin {env} to {digest}")
+        self.git("push", "--quiet", "origin", f"HEAD:{branch}")
+        return self.head(branch)
+
+    def merge(self, branch: str) -> str:
+        """`git merge --no-ff` of the remote's `branch` into main, pushed: the promotion."""
+        self.git("checkout", "--quiet", "main")
+        self.git("pull", "--quiet", "--ff-only", "origin", "main")
+        self.git("fetch", "--quiet", "origin", branch)
+        self.git("merge", "--quiet", "--no-ff", "-m", f"Merge branch '{branch}'", "FETCH_HEAD")
+        self.git("push", "--quiet", "origin", "HEAD:main")
+        return self.head()
