@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Purpose: build the pipeline's step image (Containerfile beside this script) on the project's
 #   Debian base (apps/catalog/image/make-base.sh): buildah, git, uidmap with file-capability
-#   newuidmap/newgidmap, python3-yaml, the steps package (argo-workflows/steps) and cosign, crane
-#   and trivy from .tools/bin. The tag carries a hash of everything that goes in, so an unchanged
+#   newuidmap/newgidmap, python3-yaml, the steps package (argo-workflows/steps) and cosign, crane,
+#   kubectl (promote's health check) and trivy from .tools/bin. The tag carries a hash of everything that goes in, so an unchanged
 #   recipe is reused (one `buildah inspect`).
 # Prerequisites: buildah; root and debootstrap the first time (the base); `make tools`.
 # Usage: argo-workflows/image/build.sh     prints the image reference on its last line
@@ -15,7 +15,7 @@ repo="$(cd "$here/../.." && pwd)"
 source "$repo/apps/catalog/image/env.sh"
 
 tools="$repo/.tools/bin"
-binaries=(cosign crane trivy)
+binaries=(cosign crane kubectl trivy)
 for binary in "${binaries[@]}"; do
   [ -x "$tools/$binary" ] || { echo "steps-image: $tools/$binary is missing (make tools)" >&2; exit 1; }
 done
