@@ -98,7 +98,7 @@ if [ "$(cat "$out/oci.iid" 2>/dev/null)" != "$image_id" ]; then
   echo "$image_id" >"$out/oci.iid"
 fi
 digest="$(cat "$out/oci.digest")"
-size="$(buildah images --noheading --format '{{.Size}}' "$image_id" | head -n 1)"
+size="$(buildah images --noheading --format '{{.Size}}' "$image_id" | sed -n 1p)"
 compressed="$(python3 -c 'import json, sys; m = json.load(open(sys.argv[1])); print(sum(l["size"] for l in m["layers"]))' \
   "$out/oci/blobs/sha256/${digest#sha256:}")"
 
