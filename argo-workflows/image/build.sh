@@ -19,6 +19,7 @@ binaries=(cosign crane kubectl trivy)
 for binary in "${binaries[@]}"; do
   [ -x "$tools/$binary" ] || { echo "steps-image: $tools/$binary is missing (make tools)" >&2; exit 1; }
 done
+[ -d "$repo/argo-workflows/steps/pipeline" ] || { echo "steps-image: argo-workflows/steps/pipeline is missing" >&2; exit 1; }
 base="$("$repo/apps/catalog/image/make-base.sh" | tail -n 1)"
 
 context="$(mktemp -d /var/tmp/catalog-steps.XXXXXX)"
