@@ -1,0 +1,265 @@
+"""The real Argo Workflows v3.6 controller runs Workflows on the real node: a WorkflowTemplate of
+two steps handing an output parameter on, submitted as a Workflow that references it and through
+a WorkflowEventBinding (POST to `argo server`'s events API with a ServiceAccount's token, as a git
+hook does). A failing step fails the Workflow with its exit code; a Workflow that does not
+reference a template is refused (the role's Strict template referencing). The controller's step
+latencies are printed."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from datetime import datetime
+
+import pytest
+
+from tools.cluster.argo_workflows import ArgoWorkflows, upstream_documents
+from tools.cluster.realnode import RealNodes
+
+pytestmark = pytest.mark.gitops
+
+HANDOFF = "handoff"
+FAILS = "fails"
+EXIT_CODE = 3
+DISCRIMINATOR = "push"
+SENDER = "event-sender"
+EVENT_LABEL = "catalog-platform/event"
+NODE_NAME = "workflows.argoproj.io/node-name"
+VALUE, RECEIVED = "/tmp/value", "/tmp/received"  # noqa: S108 - in the steps' own containers
+# Upstream's Role for a webhook caller: list bindings, get templates, create Workflows.
+SENDER_ROLE = "manifests/quick-start/base/webhooks/submit-workflow-template-role.yaml"
+
+
+def container(image: str, script: str) -> dict:
+    # An explicit command: else the controller asks the (plain-HTTP) registry for the entrypoint.
+    return {"image": image, "command": ["sh", "-c"], "args": [script]}
+
+
+def workflow_template(name: str, service_account: str, templates: list[dict], parameters: list[dict]) -> dict:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "WorkflowTemplate",
+        "metadata": {"name": name},
+        "spec": {
+            "entrypoint": "main",
+            "serviceAccountName": service_account,
+            "arguments": {"parameters": parameters},
+            "templates": templates,
+        },
+    }
+
+
+def handoff_template(image: str, service_account: str) -> dict:
+    """produce writes `<message> from <its hostname>`; consume gets it as an input parameter and
+    hands it back out, so the value the Workflow reports went through both pods."""
+    return workflow_template(
+        HANDOFF,
+        service_account,
+        [
+            {
+                "name": "main",
+                "steps": [
+                    [{"name": "produce", "template": "produce"}],
+                    [
+                        {
+                            "name": "consume",
+                            "template": "consume",
+                            "arguments": {
+                                "parameters": [{"name": "value", "value": "{{steps.produce.outputs.parameters.value}}"}]
+                            },
+                        }
+                    ],
+                ],
+            },
+            {
+                "name": "produce",
+                "container": container(image, f'echo "{{{{workflow.parameters.message}}}} from $(hostname)" > {VALUE}'),
+                "outputs": {"parameters": [{"name": "value", "valueFrom": {"path": VALUE}}]},
+            },
+            {
+                "name": "consume",
+                "inputs": {"parameters": [{"name": "value"}]},
+                "container": container(image, f"echo '{{{{inputs.parameters.value}}}}' | tee {RECEIVED}"),
+                "outputs": {"parameters": [{"name": "received", "valueFrom": {"path": RECEIVED}}]},
+            },
+        ],
+        [{"name": "message"}],
+    )
+
+
+def failing_template(image: str, service_account: str) -> dict:
+    """A step that exits EXIT_CODE, and one after it that must never start."""
+    return workflow_template(
+        FAILS,
+        service_account,
+        [
+            {
+                "name": "main",
+                "steps": [[{"name": "fail", "template": "fail"}], [{"name": "after", "template": "after"}]],
+            },
+            {"name": "fail", "container": container(image, f"echo failing on purpose; exit {EXIT_CODE}")},
+            {"name": "after", "container": container(image, "echo must not run")},
+        ],
+        [],
+    )
+
+
+def event_binding() -> dict:
+    """A push event (discriminator `push`) submits handoff with the payload's message, labelled
+    with the payload's id so a test finds the Workflow it caused."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "WorkflowEventBinding",
+        "metadata": {"name": f"{HANDOFF}-on-push"},
+        "spec": {
+            "event": {"selector": f'discriminator == "{DISCRIMINATOR}" && payload.message != nil && payload.id != nil'},
+            "submit": {
+                "workflowTemplateRef": {"name": HANDOFF},
+                "metadata": {"labels": {EVENT_LABEL: "payload.id"}},
+                "arguments": {"parameters": [{"name": "message", "valueFrom": {"event": "payload.message"}}]},
+            },
+        },
+    }
+
+
+def sender(namespace: str) -> list[dict]:
+    """A ServiceAccount bound to upstream's webhook Role: what a git hook's token may do."""
+    (role,) = upstream_documents(SENDER_ROLE)
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SENDER}},
+        role,
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": SENDER},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]},
+            "subjects": [{"kind": "ServiceAccount", "name": SENDER, "namespace": namespace}],
+        },
+    ]
+
+
+@pytest.fixture(scope="module")
+def argo(argo_workflows: ArgoWorkflows, node_image: str) -> ArgoWorkflows:
+    """The templates, the event binding and the event sender, in the controller's namespace."""
+    service_account = argo_workflows.service_accounts[0]
+    documents = [
+        handoff_template(node_image, service_account),
+        failing_template(node_image, service_account),
+        event_binding(),
+        *sender(argo_workflows.namespace),
+    ]
+    namespace = argo_workflows.namespace
+    argo_workflows.plane.apply([{**d, "metadata": {**d["metadata"], "namespace": namespace}} for d in documents])
+    return argo_workflows
+
+
+def create_workflow(argo: ArgoWorkflows, spec: dict, prefix: str) -> str:
+    workflow = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"generateName": f"{prefix}-", "namespace": argo.namespace},
+        "spec": spec,
+    }
+    created = argo.plane.kubectl("create", "-f", "-", "-o", "name", input=json.dumps(workflow))
+    return created.stdout.strip().split("/")[-1]
+
+
+def submit_by_reference(argo: ArgoWorkflows, message: str) -> str:
+    spec = {
+        "workflowTemplateRef": {"name": HANDOFF},
+        "arguments": {"parameters": [{"name": "message", "value": message}]},
+    }
+    return create_workflow(argo, spec, HANDOFF)
+
+
+def submit_by_event(argo: ArgoWorkflows, message: str) -> str:
+    event_id = secrets.token_hex(6)
+    response = argo.send_event(DISCRIMINATOR, {"id": event_id, "message": message}, argo.token(SENDER))
+    assert response.status_code == 200, response.text
+    deadline = time.monotonic() + 60
+    while True:
+        found = argo.plane.kubectl(
+            "get", "workflows", "-n", argo.namespace, "-l", f"{EVENT_LABEL}={event_id}", "-o", "name"
+        ).stdout.split()
+        if found:
+            assert len(found) == 1, found
+            return found[0].split("/")[-1]
+        assert time.monotonic() < deadline, f"no Workflow for event {event_id}:\n{argo.log('argo-server')[-3000:]}"
+        time.sleep(0.5)
+
+
+def seconds(start: str, end: str) -> float:
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def latencies(workflow: dict) -> str:
+    """The controller's own timeline: each pod step's start and duration after the Workflow's start."""
+    status = workflow["status"]
+    pods = sorted((n for n in status["nodes"].values() if n["type"] == "Pod"), key=lambda n: n["startedAt"])
+    steps = ", ".join(
+        f"{n['displayName']} starts +{seconds(status['startedAt'], n['startedAt']):.0f} s, "
+        f"runs {seconds(n['startedAt'], n['finishedAt']):.0f} s"
+        for n in pods
+    )
+    return f"{workflow['metadata']['name']}: {seconds(status['startedAt'], status['finishedAt']):.0f} s in all; {steps}"
+
+
+@pytest.mark.parametrize(
+    "submit",
+    [
+        pytest.param(submit_by_reference, id="workflow-referencing-the-template"),
+        pytest.param(submit_by_event, id="event-binding"),
+    ],
+)
+def test_two_steps_hand_a_parameter_on_and_run_on_the_real_node(argo: ArgoWorkflows, real_cluster: RealNodes, submit):
+    message = f"revision-{secrets.token_hex(4)}"
+    began = time.monotonic()
+
+    name = submit(argo, message)
+    workflow = argo.wait_done(name)
+
+    took = time.monotonic() - began
+    assert workflow["status"]["phase"] == "Succeeded", workflow["status"].get("message")
+    pods = {pod["metadata"]["annotations"][NODE_NAME]: pod for pod in argo.pods(name)}
+    assert set(pods) == {f"{name}[0].produce", f"{name}[1].consume"}
+    assert {pod["spec"]["nodeName"] for pod in pods.values()} == {real_cluster.nodes[0].name}
+    (consume,) = [n for n in workflow["status"]["nodes"].values() if n["displayName"] == "consume"]
+    received = {p["name"]: p["value"] for p in consume["outputs"]["parameters"]}
+    assert received == {"received": f"{message} from {pods[f'{name}[0].produce']['metadata']['name']}"}
+    print(f"\n{submit.__name__}: Succeeded {took:.1f} s after submission; {latencies(workflow)}")
+
+
+def test_an_event_without_a_token_is_refused(argo: ArgoWorkflows):
+    response = argo.send_event(DISCRIMINATOR, {"id": "none", "message": "unauthenticated"}, "")
+
+    assert response.status_code == 401, response.text
+    listed = argo.plane.kubectl("get", "workflows", "-n", argo.namespace, "-l", f"{EVENT_LABEL}=none", "-o", "name")
+    assert listed.stdout.split() == []
+
+
+def test_a_failing_step_fails_the_workflow_with_its_exit_code(argo: ArgoWorkflows):
+    name = create_workflow(argo, {"workflowTemplateRef": {"name": FAILS}}, FAILS)
+    workflow = argo.wait_done(name)
+
+    assert workflow["status"]["phase"] == "Failed"
+    steps = {n["displayName"]: n for n in workflow["status"]["nodes"].values() if n["type"] == "Pod"}
+    assert set(steps) == {"fail"}, "the step after the failing one started"
+    assert (steps["fail"]["phase"], steps["fail"]["message"]) == ("Failed", f"Error (exit code {EXIT_CODE})")
+    assert steps["fail"]["outputs"]["exitCode"] == str(EXIT_CODE)
+    assert [pod["metadata"]["annotations"][NODE_NAME] for pod in argo.pods(name)] == [f"{name}[0].fail"]
+    print(f"\n{latencies(workflow)}; Workflow message: {workflow['status'].get('message')}")
+
+
+def test_a_workflow_that_references_no_template_is_refused(argo: ArgoWorkflows, node_image: str):
+    inline = handoff_template(node_image, argo.service_accounts[0])["spec"]
+    inline["arguments"] = {"parameters": [{"name": "message", "value": "unreviewed"}]}
+
+    name = create_workflow(argo, inline, "inline")
+    workflow = argo.wait_done(name, timeout=60)
+
+    assert (workflow["status"]["phase"], workflow["status"]["message"]) == (
+        "Error",
+        "workflows must use workflowTemplateRef to be executed when the controller is in reference mode",
+    )
+    assert argo.pods(name) == []
