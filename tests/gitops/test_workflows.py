@@ -12,10 +12,11 @@ import secrets
 import time
 from datetime import datetime
 
+import httpx
 import pytest
 
-from tools.cluster.argo_workflows import ArgoWorkflows, upstream_documents
-from tools.cluster.realnode import RealNodes
+from tools.cluster.argo_workflows import CONTROLLER_HEALTH_PORT, ArgoWorkflows, upstream_documents
+from tools.cluster.realnode import RealNodes, on_real_node
 
 pytestmark = pytest.mark.gitops
 
@@ -24,7 +25,9 @@ FAILS = "fails"
 EXIT_CODE = 3
 DISCRIMINATOR = "push"
 SENDER = "event-sender"
-EVENT_LABEL = "catalog-platform/event"
+BINDING = f"{HANDOFF}-on-push"
+# The controller labels what a binding submits with the binding's name (server/event/dispatch).
+BOUND = f"workflows.argoproj.io/workflow-event-binding={BINDING}"
 NODE_NAME = "workflows.argoproj.io/node-name"
 VALUE, RECEIVED = "/tmp/value", "/tmp/received"  # noqa: S108 - in the steps' own containers
 # Upstream's Role for a webhook caller: list bindings, get templates, create Workflows.
@@ -106,17 +109,15 @@ def failing_template(image: str, service_account: str) -> dict:
 
 
 def event_binding() -> dict:
-    """A push event (discriminator `push`) submits handoff with the payload's message, labelled
-    with the payload's id so a test finds the Workflow it caused."""
+    """A push event (discriminator `push`) submits handoff with the payload's message."""
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "WorkflowEventBinding",
-        "metadata": {"name": f"{HANDOFF}-on-push"},
+        "metadata": {"name": BINDING},
         "spec": {
-            "event": {"selector": f'discriminator == "{DISCRIMINATOR}" && payload.message != nil && payload.id != nil'},
+            "event": {"selector": f'discriminator == "{DISCRIMINATOR}" && payload.message != nil'},
             "submit": {
                 "workflowTemplateRef": {"name": HANDOFF},
-                "metadata": {"labels": {EVENT_LABEL: "payload.id"}},
                 "arguments": {"parameters": [{"name": "message", "valueFrom": {"event": "payload.message"}}]},
             },
         },
@@ -173,19 +174,27 @@ def submit_by_reference(argo: ArgoWorkflows, message: str) -> str:
     return create_workflow(argo, spec, HANDOFF)
 
 
+def submitted_by_event(argo: ArgoWorkflows) -> dict[str, str]:
+    """Workflow name -> its message, for every Workflow the binding submitted."""
+    listed = json.loads(argo.plane.kubectl("get", "workflows", "-n", argo.namespace, "-l", BOUND, "-o", "json").stdout)
+    return {
+        workflow["metadata"]["name"]: parameter["value"]
+        for workflow in listed["items"]
+        for parameter in workflow["spec"]["arguments"]["parameters"]
+        if parameter["name"] == "message"
+    }
+
+
 def submit_by_event(argo: ArgoWorkflows, message: str) -> str:
-    event_id = secrets.token_hex(6)
-    response = argo.send_event(DISCRIMINATOR, {"id": event_id, "message": message}, argo.token(SENDER))
+    response = argo.send_event(DISCRIMINATOR, {"message": message}, argo.token(SENDER))
     assert response.status_code == 200, response.text
     deadline = time.monotonic() + 60
     while True:
-        found = argo.plane.kubectl(
-            "get", "workflows", "-n", argo.namespace, "-l", f"{EVENT_LABEL}={event_id}", "-o", "name"
-        ).stdout.split()
+        found = [name for name, sent in submitted_by_event(argo).items() if sent == message]
         if found:
             assert len(found) == 1, found
-            return found[0].split("/")[-1]
-        assert time.monotonic() < deadline, f"no Workflow for event {event_id}:\n{argo.log('argo-server')[-3000:]}"
+            return found[0]
+        assert time.monotonic() < deadline, f"no Workflow for the event:\n{argo.log('argo-server')[-3000:]}"
         time.sleep(0.5)
 
 
@@ -212,7 +221,9 @@ def latencies(workflow: dict) -> str:
         pytest.param(submit_by_event, id="event-binding"),
     ],
 )
-def test_two_steps_hand_a_parameter_on_and_run_on_the_real_node(argo: ArgoWorkflows, real_cluster: RealNodes, submit):
+def test_two_steps_hand_a_parameter_on_and_run_on_the_real_node(
+    argo: ArgoWorkflows, real_cluster: RealNodes, submit, capsys: pytest.CaptureFixture[str]
+):
     message = f"revision-{secrets.token_hex(4)}"
     began = time.monotonic()
 
@@ -227,18 +238,20 @@ def test_two_steps_hand_a_parameter_on_and_run_on_the_real_node(argo: ArgoWorkfl
     (consume,) = [n for n in workflow["status"]["nodes"].values() if n["displayName"] == "consume"]
     received = {p["name"]: p["value"] for p in consume["outputs"]["parameters"]}
     assert received == {"received": f"{message} from {pods[f'{name}[0].produce']['metadata']['name']}"}
-    print(f"\n{submit.__name__}: Succeeded {took:.1f} s after submission; {latencies(workflow)}")
+    with capsys.disabled():  # the latencies are a result: shown without -s too
+        print(f"\n{submit.__name__}: Succeeded {took:.1f} s after submission; {latencies(workflow)}")
 
 
 def test_an_event_without_a_token_is_refused(argo: ArgoWorkflows):
-    response = argo.send_event(DISCRIMINATOR, {"id": "none", "message": "unauthenticated"}, "")
+    before = submitted_by_event(argo)
+
+    response = argo.send_event(DISCRIMINATOR, {"message": "unauthenticated"}, None)
 
     assert response.status_code == 401, response.text
-    listed = argo.plane.kubectl("get", "workflows", "-n", argo.namespace, "-l", f"{EVENT_LABEL}=none", "-o", "name")
-    assert listed.stdout.split() == []
+    assert submitted_by_event(argo) == before
 
 
-def test_a_failing_step_fails_the_workflow_with_its_exit_code(argo: ArgoWorkflows):
+def test_a_failing_step_fails_the_workflow_with_its_exit_code(argo: ArgoWorkflows, capsys: pytest.CaptureFixture[str]):
     name = create_workflow(argo, {"workflowTemplateRef": {"name": FAILS}}, FAILS)
     workflow = argo.wait_done(name)
 
@@ -248,7 +261,8 @@ def test_a_failing_step_fails_the_workflow_with_its_exit_code(argo: ArgoWorkflow
     assert (steps["fail"]["phase"], steps["fail"]["message"]) == ("Failed", f"Error (exit code {EXIT_CODE})")
     assert steps["fail"]["outputs"]["exitCode"] == str(EXIT_CODE)
     assert [pod["metadata"]["annotations"][NODE_NAME] for pod in argo.pods(name)] == [f"{name}[0].fail"]
-    print(f"\n{latencies(workflow)}; Workflow message: {workflow['status'].get('message')}")
+    with capsys.disabled():
+        print(f"\n{latencies(workflow)}; Workflow message: {workflow['status'].get('message')}")
 
 
 def test_a_workflow_that_references_no_template_is_refused(argo: ArgoWorkflows, node_image: str):
@@ -263,3 +277,53 @@ def test_a_workflow_that_references_no_template_is_refused(argo: ArgoWorkflows, 
         "workflows must use workflowTemplateRef to be executed when the controller is in reference mode",
     )
     assert argo.pods(name) == []
+
+
+def test_the_listeners_on_every_interface_answer_only_on_loopback(
+    argo: ArgoWorkflows, real_cluster: RealNodes, node_image: str
+):
+    """The controller's :6060 and argo server bind every interface; a pod on the node reaches the
+    apiserver on the bridge address (so the probe can connect) but neither of them."""
+    node = real_cluster.nodes[0]
+    ports = {
+        "apiserver": argo.plane.ports["apiserver"],
+        "controller": CONTROLLER_HEALTH_PORT,
+        "server": argo.server_port,
+    }
+    probe = (
+        "import json, socket, sys\n"
+        "def reach(port):\n"
+        "    try:\n"
+        f"        socket.create_connection(('{node.gateway}', port), timeout=3).close()\n"
+        "        return 'connected'\n"
+        "    except OSError as error:\n"
+        "        return type(error).__name__\n"
+        "print(json.dumps({name: reach(port) for name, port in json.loads(sys.argv[1]).items()}))\n"
+    )
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "reach-listeners", "namespace": argo.namespace},
+        "spec": on_real_node(
+            {
+                "restartPolicy": "Never",
+                "containers": [
+                    {"name": "probe", "image": node_image, "command": ["python3", "-c", probe, json.dumps(ports)]}
+                ],
+            }
+        ),
+    }
+    argo.plane.apply([pod])
+    argo.plane.kubectl(
+        "wait",
+        "-n",
+        argo.namespace,
+        "--for=jsonpath={.status.phase}=Succeeded",
+        "pod/reach-listeners",
+        "--timeout=120s",
+    )
+
+    reached = json.loads(argo.plane.kubectl("logs", "-n", argo.namespace, "reach-listeners").stdout)
+    assert reached == {"apiserver": "connected", "controller": "TimeoutError", "server": "TimeoutError"}
+    assert httpx.get(f"{argo.server}/api/v1/version", timeout=5).status_code == 401  # loopback still answers
+    argo.plane.kubectl("delete", "pod", "-n", argo.namespace, "reach-listeners", "--wait=false")

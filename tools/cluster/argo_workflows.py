@@ -134,6 +134,8 @@ class ArgoWorkflows:
         self.chain = f"{nodes.chain}-AW"  # its prefix is the run's: the run's teardown removes it too
         self.server_port = free_port()
         self.server = f"http://127.0.0.1:{self.server_port}"
+        # Named in both command lines: the real node's teardown finds them by its state directory.
+        self.kubeconfig = self.state_dir / "admin.kubeconfig"
         self.executor_image = ""
         self.startup_seconds: dict[str, float] = {}
 
@@ -157,13 +159,12 @@ class ArgoWorkflows:
                 ]
             )
             self._guard_ports()
-            kubeconfig = self.state_dir / "admin.kubeconfig"  # named in both command lines: the run's sweep finds them
-            shutil.copy(self.plane.kubeconfig, kubeconfig)
-            self.group.start("workflow-controller", self._controller_args(kubeconfig), self._env())
-            self.group.start("argo-server", self._server_args(kubeconfig), self._env())
+            shutil.copy(self.plane.kubeconfig, self.kubeconfig)
+            self.group.start("workflow-controller", self._controller_args(self.kubeconfig), self._env())
+            self.group.start("argo-server", self._server_args(self.kubeconfig), self._env())
             _wait(
                 "workflow-controller",
-                lambda: "Starting Workflow Controller" in self._log("workflow-controller"),
+                lambda: "Starting Workflow Controller" in self.log("workflow-controller"),
                 60,
                 self,
             )
@@ -187,17 +188,14 @@ class ArgoWorkflows:
         """A short-lived token of `service_account` (the TokenRequest API, as `argo` docs it)."""
         return self.plane.kubectl("create", "token", service_account, "-n", self.namespace).stdout.strip()
 
-    def send_event(self, discriminator: str, payload: dict, token: str) -> httpx.Response:
-        """POST /api/v1/events/<namespace>/<discriminator>, as a webhook would."""
+    def send_event(self, discriminator: str, payload: dict, token: str | None) -> httpx.Response:
+        """POST /api/v1/events/<namespace>/<discriminator>, as a webhook would (`None`: no token)."""
         return httpx.post(
             f"{self.server}/api/v1/events/{self.namespace}/{discriminator}",
             json=payload,
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {token}"} if token is not None else {},
             timeout=30,
         )
-
-    def log(self, name: str) -> str:
-        return self._log(name)
 
     def workflow(self, name: str) -> dict:
         return json.loads(self.plane.kubectl("get", "workflow", name, "-n", self.namespace, "-o", "json").stdout)
@@ -257,6 +255,9 @@ class ArgoWorkflows:
         return {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(self.state_dir),
+            # Besides --kubeconfig: `argo server` builds each caller's client from the default
+            # loading rules (util/kubeconfig.DefaultRestConfig), which read only this.
+            "KUBECONFIG": str(self.kubeconfig),
             # One controller: no lease to wait for at start.
             "LEADER_ELECTION_DISABLE": "true",
             # Seconds between a pod's end and the next step's pod: 10 s upstream, 1 s here.
@@ -317,7 +318,8 @@ class ArgoWorkflows:
         except httpx.TransportError:
             return False
 
-    def _log(self, name: str) -> str:
+    def log(self, name: str) -> str:
+        """What process `name` (workflow-controller, argo-server) has logged so far."""
         path = self.state_dir / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
