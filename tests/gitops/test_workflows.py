@@ -253,18 +253,31 @@ def test_an_event_without_a_token_is_refused(argo: ArgoWorkflows):
     assert submitted_by_event(argo) == before
 
 
-def test_a_failing_step_fails_the_workflow_with_its_exit_code(argo: ArgoWorkflows, capsys: pytest.CaptureFixture[str]):
-    name = create_workflow(argo, {"workflowTemplateRef": {"name": FAILS}}, FAILS)
+@pytest.mark.parametrize(
+    ("entrypoint", "pod_node", "workflow_message"),
+    [
+        # The steps: the Workflow reports its failed child, the step its exit code.
+        pytest.param("main", "{workflow}[0].fail", "child '{step}' failed", id="as-a-step"),
+        # The step's template as the entrypoint: its message is the Workflow's.
+        pytest.param("fail", "{workflow}", f"Error (exit code {EXIT_CODE})", id="as-the-entrypoint"),
+    ],
+)
+def test_a_failing_step_fails_the_workflow_with_its_exit_code(
+    argo: ArgoWorkflows, entrypoint: str, pod_node: str, workflow_message: str, capsys: pytest.CaptureFixture[str]
+):
+    name = create_workflow(argo, {"workflowTemplateRef": {"name": FAILS}, "entrypoint": entrypoint}, FAILS)
     workflow = argo.wait_done(name)
 
-    assert workflow["status"]["phase"] == "Failed"
-    steps = {n["displayName"]: n for n in workflow["status"]["nodes"].values() if n["type"] == "Pod"}
-    assert set(steps) == {"fail"}, "the step after the failing one started"
-    assert (steps["fail"]["phase"], steps["fail"]["message"]) == ("Failed", f"Error (exit code {EXIT_CODE})")
-    assert steps["fail"]["outputs"]["exitCode"] == str(EXIT_CODE)
-    assert [pod["metadata"]["annotations"][NODE_NAME] for pod in argo.pods(name)] == [f"{name}[0].fail"]
+    status = workflow["status"]
+    ran = {node_id: n for node_id, n in status["nodes"].items() if n["type"] == "Pod"}
+    assert [n["templateName"] for n in ran.values()] == ["fail"], "the step after the failing one started"
+    ((step_id, step),) = ran.items()
+    assert (step["phase"], step["message"]) == ("Failed", f"Error (exit code {EXIT_CODE})")
+    assert step["outputs"]["exitCode"] == str(EXIT_CODE)
+    assert (status["phase"], status["message"]) == ("Failed", workflow_message.format(step=step_id))
+    assert [pod["metadata"]["annotations"][NODE_NAME] for pod in argo.pods(name)] == [pod_node.format(workflow=name)]
     with capsys.disabled():
-        print(f"\n{latencies(workflow)}; Workflow message: {workflow['status'].get('message')}")
+        print(f"\n{latencies(workflow)}; Workflow message: {status['message']}")
 
 
 def test_a_workflow_that_references_no_template_is_refused(argo: ArgoWorkflows, node_image: str):
