@@ -1,6 +1,7 @@
-"""Platform-test fixtures: one loopback control plane per session and a fresh namespace per test;
-for the realnode and gitops tiers, one control plane serving on a real node's bridge with that node
-joined, and the catalog image `make image` built, in a local registry the node pulls from by digest.
+"""Platform-test fixtures: one loopback control plane per session, a fresh namespace per test and a
+local OCI registry per test; for the realnode and gitops tiers, one control plane serving on a real
+node's bridge with that node joined, and the catalog image `make image` built, in a local registry
+the node pulls from by digest.
 A missing tool fails under CI=true (tests.support.tiers.skip_or_fail; the root conftest.py fails any other skip)."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +68,19 @@ def new_namespace(control_plane):
     """Factory for namespaces of the test's own; each is deleted afterwards. Returns the name
     once the namespace's default ServiceAccount exists (pods are refused before that)."""
     yield from namespace_factory(control_plane)
+
+
+@pytest.fixture
+def local_registry(tmp_path: Path) -> Iterator[LocalRegistry]:
+    """A registry of the test's own (deletes enabled), with crane and cosign beside it."""
+    if missing(["registry", "crane", "cosign"]):
+        skip_or_fail("the registry tests need `make tools` (registry, crane, cosign in .tools/bin)")
+    registry = LocalRegistry(tmp_path / "registry")
+    registry.root.mkdir()
+    try:
+        yield registry.start()
+    finally:
+        registry.stop()
 
 
 @pytest.fixture(scope="session")

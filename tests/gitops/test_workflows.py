@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import time
+from collections.abc import Iterator
 from datetime import datetime
 
 import httpx
 import pytest
 
+from tests.support.tiers import skip_or_fail
+from tools.cluster import processes
 from tools.cluster.argo_workflows import CONTROLLER_HEALTH_PORT, ArgoWorkflows, upstream_documents
-from tools.cluster.realnode import RealNodes, on_real_node
+from tools.cluster.realnode import RealNodes, host, on_real_node
+from tools.cluster.toolbox import missing
 
 pytestmark = pytest.mark.gitops
 
@@ -141,18 +146,34 @@ def sender(namespace: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def argo(argo_workflows: ArgoWorkflows, node_image: str) -> ArgoWorkflows:
-    """The templates, the event binding and the event sender, in the controller's namespace."""
-    service_account = argo_workflows.service_accounts[0]
-    documents = [
-        handoff_template(node_image, service_account),
-        failing_template(node_image, service_account),
-        event_binding(),
-        *sender(argo_workflows.namespace),
-    ]
-    namespace = argo_workflows.namespace
-    argo_workflows.plane.apply([{**d, "metadata": {**d["metadata"], "namespace": namespace}} for d in documents])
-    return argo_workflows
+def argo(real_cluster: RealNodes, node_image: str) -> Iterator[ArgoWorkflows]:
+    """workflow-controller and `argo server` (Workflow pods pull the executor from node_image's
+    registry), with the templates, the event binding and the event sender in their namespace."""
+    absent = missing(["argo", "workflow-controller", "argoexec"])
+    absent += [] if shutil.which("buildah") else ["buildah"]
+    if absent:
+        skip_or_fail(f"gitops tier needs {', '.join(absent)} (`make tools`; apt-get install buildah)")
+    argo = ArgoWorkflows(real_cluster, node_image.split("/")[0]).start()
+    print(f"\nargo workflows up: {argo.startup_seconds} s, executor {argo.executor_image}")
+    children = list(argo.group.children)
+    try:
+        service_account = argo.service_accounts[0]
+        documents = [
+            handoff_template(node_image, service_account),
+            failing_template(node_image, service_account),
+            event_binding(),
+            *sender(argo.namespace),
+        ]
+        argo.plane.apply([{**d, "metadata": {**d["metadata"], "namespace": argo.namespace}} for d in documents])
+        yield argo
+    finally:
+        argo.stop()
+        left = [f"process {child.name}" for child in children if processes.alive(child.pid)]
+        left += [f"chain {chain}" for chain in host.chains_named(argo.chain)]
+        namespace = argo.plane.kubectl("get", "namespace", argo.namespace, check=False)
+        left += [f"namespace {argo.namespace}"] if namespace.returncode == 0 else []
+        left += [f"state directory {argo.state_dir}"] if argo.state_dir.exists() else []
+        assert not left, f"Argo Workflows left this behind: {left}"
 
 
 def create_workflow(argo: ArgoWorkflows, spec: dict, prefix: str) -> str:
