@@ -1,6 +1,6 @@
 """Container-tier fixtures: the image `make image` builds (once per session, or reused when the
 same sources were built already), containers run the chart's way, a PostgreSQL the containers
-reach, and a local registry. Locally a missing podman/buildah skips the tier; CI=true fails it."""
+reach (the local registry is tests/conftest.py's). Locally a missing podman/buildah skips the tier; CI=true fails it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import itertools
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -24,9 +23,8 @@ from tests.container.podman import (
     sweep_orphans,
 )
 from tests.support.postgres import PostgresServer, find_bindir, throwaway_server
-from tests.support.registry import LocalRegistry
 from tests.support.tiers import skip_or_fail
-from tools.cluster.toolbox import free_port, missing
+from tools.cluster.toolbox import free_port
 
 _names = itertools.count()
 
@@ -81,15 +79,3 @@ def container_postgres() -> Iterator[PostgresServer]:
         skip_or_fail("the PostgreSQL variant needs the server binaries (apt-get install postgresql)")
     with throwaway_server(bindir, prefix="catalog-container-pg-") as server:
         yield server
-
-
-@pytest.fixture
-def local_registry(tmp_path: Path) -> Iterator[LocalRegistry]:
-    if missing(["registry", "crane", "cosign"]):
-        skip_or_fail("the registry check needs `make tools` (registry, crane, cosign in .tools/bin)")
-    registry = LocalRegistry(tmp_path / "registry")
-    registry.root.mkdir()
-    try:
-        yield registry.start()
-    finally:
-        registry.stop()
