@@ -45,6 +45,7 @@ tools_dir = $(if $(filter tools,$(1)),tools,tools/$(1))
 tools: ## Build the pinned Go tools into .tools/bin (incremental; prints what it builds and how long).
 	@tools/scripts/check-go.sh tools
 	@$(foreach g,$(TOOLS_GROUPS),tools/scripts/build-tools.sh $(if $(TOOLS_TAGS_$(g)),--tags '$(TOOLS_TAGS_$(g))') $(call tools_dir,$(g)) $(TOOLS_BIN) $(TOOLS_STAMPS) '$(strip $(TOOLS_LDFLAGS_$(g)))' $(if $(filter etcd,$(g)),server=etcd) &&) true
+	@tools/scripts/build-argoexec.sh $(TOOLS_BIN) $(TOOLS_STAMPS) '$(TOOLS_LDFLAGS_argo)'
 	@mkdir -p $(HELM_PLUGINS_DIR)/diff/bin
 	@install -m 0644 "$$(cd tools/helm-diff && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' github.com/databus23/helm-diff/v3)/plugin.yaml" $(HELM_PLUGINS_DIR)/diff/plugin.yaml
 	@ln -sfn ../../../bin/helm-diff $(HELM_PLUGINS_DIR)/diff/bin/diff

@@ -24,6 +24,7 @@ VERSION_CASES = [
     ("crane", ["version"], "", "github.com/google/go-containerregistry"),
     ("kwok", ["--version"], "", "sigs.k8s.io/kwok"),
     ("argo", ["version", "--short"], "argo", "github.com/argoproj/argo-workflows/v3"),
+    ("argoexec", ["version"], "argoexec", "github.com/argoproj/argo-workflows/v3"),
     ("cosign", ["version"], "cosign", "github.com/sigstore/cosign/v2"),
     ("registry", ["--version"], "registry", "github.com/distribution/distribution/v3"),
     ("kube-linter", ["version"], "kube-linter", "golang.stackrox.io/kube-linter"),

@@ -13,6 +13,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
@@ -26,7 +27,14 @@ KUBECONFIG = TOOLS_DIR / "kubeconfig"
 NODE_COUNT = 2
 
 
-def _wait(what: str, check, timeout: float, plane: ControlPlane, interval: float = 0.2) -> None:
+class Supervisor(Protocol):
+    """What `wait` needs of its caller: the processes it started and where their logs are."""
+
+    group: processes.ProcessGroup
+    state_dir: Path
+
+
+def _wait(what: str, check, timeout: float, plane: Supervisor, interval: float = 0.2) -> None:
     deadline = time.monotonic() + timeout
     while True:
         failed = plane.group.failed()

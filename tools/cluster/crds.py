@@ -29,6 +29,10 @@ CRD_SOURCES: dict[str, tuple[str, ...]] = {
             "cronworkflows",
             "workfloweventbindings",
             "workflowtaskresults",
+            # Not in any manifest of ours, but the workflow-controller's informers list them and
+            # it stalls without them (the gitops tier runs the real controller).
+            "workflowtasksets",
+            "workflowartifactgctasks",
         )
     ),
     "github.com/argoproj/argo-cd/v3": ("manifests/crds/*-crd.yaml",),
