@@ -4,8 +4,8 @@ host processes next to the control plane, as upstream's own Procfile runs them, 
 
 What the argo_workflows role configures is read from the role, so the two cannot drift: the
 namespace (and its Pod Security level from the namespaces role), template referencing, the
-executor's resources, its Role and the workflow ServiceAccounts (the role's own template,
-rendered). Only what a host process needs differs: the executor image is ours, by digest; every
+executor's resources; the executor Role and the workflow ServiceAccounts are argo-workflows/rbac,
+which the role applies as they are. Only what a host process needs differs: the executor image is ours, by digest; every
 Workflow is placed on the real node through the controller's workflowDefaults, so the platform's
 templates run unchanged; metrics and telemetry are off; a 1 s requeue (DEFAULT_REQUEUE_TIME)
 instead of 10 s between a step and the next.
@@ -37,6 +37,7 @@ from tools.cluster.realnode import host as realnode_host
 from tools.cluster.toolbox import REPO_ROOT, free_port, run, tool
 
 ROLE = REPO_ROOT / "roles" / "argo_workflows"
+RBAC = REPO_ROOT / "argo-workflows" / "rbac"
 NAMESPACES_ROLE = REPO_ROOT / "roles" / "namespaces"
 MODULE = "github.com/argoproj/argo-workflows/v3"
 CONTROLLER_HEALTH_PORT = 6060  # cmd/workflow-controller/main.go: http.ListenAndServe(":6060", nil)
@@ -65,15 +66,15 @@ def pod_security(namespace: str) -> str:
     raise RuntimeError(f"roles/namespaces gives {namespace} no pod_security")
 
 
-def workflow_rbac(settings: dict[str, Any]) -> list[dict]:
-    """The role's workflow-rbac.yaml.j2 rendered as Ansible would: the executor Role and one
-    ServiceAccount per pipeline bound to it."""
-    import jinja2  # the Ansible dependency, in the virtualenv
-
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - YAML, not HTML
-    environment.filters["to_json"] = json.dumps
-    template = environment.from_string((ROLE / "templates" / "workflow-rbac.yaml.j2").read_text())
-    return [document for document in yaml.safe_load_all(template.render(**settings)) if document]
+def workflow_rbac() -> list[dict]:
+    """The pipelines' RBAC as the role applies it: every document in argo-workflows/rbac (the
+    executor Role, one ServiceAccount per pipeline bound to it, the event sender)."""
+    return [
+        document
+        for path in sorted(RBAC.glob("*.yaml"))
+        for document in yaml.safe_load_all(path.read_text())
+        if document
+    ]
 
 
 def executor_image(registry: str) -> str:
@@ -141,8 +142,13 @@ class ArgoWorkflows:
 
     @property
     def service_accounts(self) -> list[str]:
-        """The workflow ServiceAccounts the role creates, one per pipeline."""
-        return [account["name"] for account in self.settings["argo_workflows_service_accounts"]]
+        """The workflow ServiceAccounts of argo-workflows/rbac, one per pipeline (ci first)."""
+        return [
+            document["metadata"]["name"]
+            for document in workflow_rbac()
+            if document["kind"] == "ServiceAccount"
+            and document["metadata"]["labels"].get("app.kubernetes.io/component") == "workflow"
+        ]
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> ArgoWorkflows:
@@ -152,10 +158,12 @@ class ArgoWorkflows:
             self.executor_image = executor_image(self.registry)
             self.startup_seconds["executor image"] = round(time.monotonic() - began, 1)
             self.plane.apply([self._namespace(), self._configmap()])
+            # The documents of the pipelines' own namespace (promote's reads live in the environments').
             self.plane.apply(
                 [
                     {**d, "metadata": {**d["metadata"], "namespace": self.namespace}}
-                    for d in workflow_rbac(self.settings)
+                    for d in workflow_rbac()
+                    if "namespace" not in d["metadata"]
                 ]
             )
             self._guard_ports()
