@@ -80,12 +80,9 @@ class ArgoCD:
         processes.sweep_stale(Path(tempfile.gettempdir()), STATE_PREFIX)
         atexit.register(self.stop)
         began = time.monotonic()
-        try:
+        with processes.stopped_on_failure(self.stop):
             self._configure()
             self._start_processes()
-        except BaseException:
-            self.stop()
-            raise
         self.startup_seconds["total"] = round(time.monotonic() - began, 1)
         return self
 
@@ -98,10 +95,7 @@ class ArgoCD:
                 "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false", "--request-timeout=20s",
                 check=False,
             )  # fmt: skip
-        pids = [child.pid for child in self.group.children]
-        self.group.stop()
-        shutil.rmtree(self.state_dir, ignore_errors=True)
-        return [pid for pid in pids if processes.alive(pid)]
+        return self.group.close()
 
     def __enter__(self) -> ArgoCD:
         return self.start()
@@ -211,16 +205,7 @@ class ArgoCD:
 
     # -- helpers -------------------------------------------------------------------------------
     def _wait(self, what: str, check, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            failed = self.group.failed()
-            if failed:
-                name, code = failed[0]
-                raise RuntimeError(f"{name} exited with {code} while waiting for {what}:\n{self.log(name)}")
-            if time.monotonic() > deadline:
-                log = self.log(what) if (self.state_dir / f"{what}.log").exists() else ""
-                raise TimeoutError(f"Argo CD: {what} not ready after {timeout:.0f}s\n{log}")
-            time.sleep(0.2)
+        self.group.wait(what, check, timeout, owner="Argo CD")
 
     def _secret(self, name: str) -> dict[str, str] | None:
         found = self.plane.kubectl("get", "secret", name, "-n", NAMESPACE, "-o", "json", check=False)
