@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.container.podman import make_image
+from tests.realnode import database
 from tests.support.namespaces import namespace_factory
-from tests.support.registry import LocalRegistry, push_layout
+from tests.support.registry import LocalRegistry, crane, push_layout
 from tests.support.schemas import ensure_schemas, kubeconform_args, schemas_cached
 from tests.support.tiers import skip_or_fail
 from tools.cluster import realnode
@@ -125,3 +127,24 @@ def real_namespace(real_cluster: realnode.RealNodes):
     """Factory for namespaces on the real cluster's plane; each is deleted after the module."""
     assert real_cluster.plane is not None
     yield from namespace_factory(real_cluster.plane)
+
+
+@pytest.fixture(scope="session")
+def second_image(node_image: str) -> str:
+    """The same image under a second digest (one more label), as the next build's pin would be."""
+    repository = node_image.split("@")[0]
+    mutated = crane(
+        "mutate", node_image, "--label", "org.catalog-platform.test-rollout=second", "-t", f"{repository}:second"
+    )
+    return f"{repository}@{mutated.split('@')[1]}"
+
+
+@pytest.fixture(scope="session")
+def postgresql_image(node_image: str) -> str:
+    """tests/realnode/postgresql's image in the node's registry: `<registry>/postgresql@<digest>`."""
+    registry = node_image.split("/")[0]
+    started = time.monotonic()
+    layout = database.build_image()
+    digest = push_layout(layout, f"{registry}/postgresql:15")
+    print(f"\npostgresql image {digest} in {time.monotonic() - started:.1f} s")
+    return f"{registry}/postgresql@{digest}"

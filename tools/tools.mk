@@ -31,6 +31,10 @@ TOOLS_LDFLAGS_metrics-server := -X k8s.io/client-go/pkg/version.gitVersion=@sigs
 # The real node's snapshotter is overlayfs; btrfs, devmapper and zfs would need cgo or host libraries.
 TOOLS_TAGS_containerd := no_btrfs no_devmapper no_zfs
 TOOLS_LDFLAGS_helm-diff := -X github.com/databus23/helm-diff/v3/cmd.Version=@github.com/databus23/helm-diff/v3@
+# argo-cd prints "v" + version (its VERSION file has no v) and the client-go it was built with.
+TOOLS_LDFLAGS_argocd := \
+  -X github.com/argoproj/argo-cd/v3/common.version=@github.com/argoproj/argo-cd/v3:number@ \
+  -X github.com/argoproj/argo-cd/v3/common.kubectlVersion=@k8s.io/client-go@
 TOOLS_LDFLAGS_kubernetes := \
   -X k8s.io/component-base/version.gitVersion=@k8s.io/kubernetes@ \
   -X k8s.io/component-base/version.gitMajor=1 \
@@ -38,18 +42,24 @@ TOOLS_LDFLAGS_kubernetes := \
   -X k8s.io/component-base/version.gitTreeState=clean
 
 # Built one module at a time, never in parallel: each `go build` already uses every core.
-TOOLS_GROUPS := tools argo cosign registry kube-linter etcd kubernetes containerd pause local-path-provisioner kube-router metrics-server helm-diff
+TOOLS_GROUPS := tools argo cosign registry kube-linter etcd kubernetes containerd pause local-path-provisioner kube-router metrics-server helm-diff argocd
+# OLD=NEW renames a built binary: etcd's server, Argo CD's multi-call cmd.
+TOOLS_RENAMES_etcd := server=etcd
+TOOLS_RENAMES_argocd := cmd=argocd
 tools_dir = $(if $(filter tools,$(1)),tools,tools/$(1))
 
 .PHONY: tools
 tools: ## Build the pinned Go tools into .tools/bin (incremental; prints what it builds and how long).
 	@tools/scripts/check-go.sh tools
-	@$(foreach g,$(TOOLS_GROUPS),tools/scripts/build-tools.sh $(if $(TOOLS_TAGS_$(g)),--tags '$(TOOLS_TAGS_$(g))') $(call tools_dir,$(g)) $(TOOLS_BIN) $(TOOLS_STAMPS) '$(strip $(TOOLS_LDFLAGS_$(g)))' $(if $(filter etcd,$(g)),server=etcd) &&) true
+	@$(foreach g,$(TOOLS_GROUPS),tools/scripts/build-tools.sh $(if $(TOOLS_TAGS_$(g)),--tags '$(TOOLS_TAGS_$(g))') $(call tools_dir,$(g)) $(TOOLS_BIN) $(TOOLS_STAMPS) '$(strip $(TOOLS_LDFLAGS_$(g)))' $(TOOLS_RENAMES_$(g)) &&) true
 	@tools/scripts/build-argoexec.sh $(TOOLS_BIN) $(TOOLS_STAMPS) '$(TOOLS_LDFLAGS_argo)'
 	@mkdir -p $(HELM_PLUGINS_DIR)/diff/bin
 	@install -m 0644 "$$(cd tools/helm-diff && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' github.com/databus23/helm-diff/v3)/plugin.yaml" $(HELM_PLUGINS_DIR)/diff/plugin.yaml
 	@ln -sfn ../../../bin/helm-diff $(HELM_PLUGINS_DIR)/diff/bin/diff
 	@echo "tools: helm plugin diff in $(HELM_PLUGINS_DIR) (HELM_PLUGINS)"
+	@# Argo CD's repo-server runs it for every git source (the upstream image has it in /usr/local/bin).
+	@install -m 0755 "$$(cd tools/argocd && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' github.com/argoproj/argo-cd/v3)/hack/git-verify-wrapper.sh" $(TOOLS_BIN)/git-verify-wrapper.sh
+	@echo "tools: argo-cd's git-verify-wrapper.sh in $(TOOLS_BIN)"
 	@cd tools/crds && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go mod download
 	@echo "tools: CRD source modules in the module cache (tools/crds/go.mod)"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import run_harness
+from tests.support.harness import run_harness, wait_gone
 from tests.support.postgres import find_bindir, sweep_stale_servers
 from tests.support.tiers import skip_or_fail
 from tools.cluster import processes
@@ -40,16 +40,6 @@ HARNESS = textwrap.dedent(
         os.kill(os.getpid(), signal.SIGINT)
     """
 )
-
-
-def wait_gone(pids: list[int], timeout: float = 20.0) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        left = [pid for pid in pids if processes.alive(pid)]
-        if not left:
-            return []
-        time.sleep(0.1)
-    return left
 
 
 @pytest.mark.parametrize("ending", ["context-exit", "exception", "interrupted", "killed"])

@@ -39,6 +39,7 @@ VERSION_CASES = [
     ("containerd-shim-runc-v2", ["-v"], "containerd", "github.com/containerd/containerd/v2"),
     ("ctr", ["--version"], "containerd", "github.com/containerd/containerd/v2"),
     ("helm-diff", ["version"], "helm-diff", "github.com/databus23/helm-diff/v3"),
+    ("argocd", ["version", "--client"], "argocd", "github.com/argoproj/argo-cd/v3"),
 ]
 
 

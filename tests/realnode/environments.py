@@ -22,17 +22,22 @@ from .sync import sync
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 
 
-def node_values(image: str) -> dict:
-    """What differs from environments/<env> on this cluster: the image pin (the local registry),
-    the real node (selector and toleration) and no kinds from CRDs this plane does not serve.
-    dev's SQLite claim is bound by the cluster's storage provisioner, as on Docker Desktop."""
-    repository, digest = image.split("@")
+def placement_values() -> dict:
+    """What an operator sets in environments/<env>/values.yaml for this cluster: the real node
+    (selector and toleration) and no kinds from CRDs this plane does not serve. dev's SQLite claim
+    is bound by the cluster's storage provisioner, as on Docker Desktop."""
     return {
-        "image": {"repository": repository, "digest": digest},
         "nodeSelector": NODE_LABEL,
         "tolerations": [TOLERATION],
         "monitoring": {name: {"enabled": False} for name in ("serviceMonitor", "prometheusRule", "dashboard")},
     }
+
+
+def node_values(image: str) -> dict:
+    """What differs from environments/<env> on this cluster: the image pin (the local registry)
+    and placement_values()."""
+    repository, digest = image.split("@")
+    return {"image": {"repository": repository, "digest": digest}, **placement_values()}
 
 
 def rendered_for(environment: str, image: str, namespace: str, **overrides) -> render.Rendered:

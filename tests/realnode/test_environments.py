@@ -19,10 +19,8 @@ import pytest
 
 from tests.support import render
 from tests.support.crud import crud_round_trip
-from tests.support.registry import crane, push_layout
 from tools.cluster.realnode import RealNodes
 
-from . import database
 from .environments import RESTRICTED, Installed, install, rendered_for
 from .load import Load
 from .pods import get, wait_routed
@@ -31,17 +29,6 @@ from .sync import run_helm_tests, sync
 pytestmark = pytest.mark.realnode
 
 ENVIRONMENTS = [pytest.param(environment, id=environment) for environment in render.environments()]
-
-
-@pytest.fixture(scope="session")
-def postgresql_image(node_image: str) -> str:
-    """tests/realnode/postgresql's image in the node's registry: `<registry>/postgresql@<digest>`."""
-    registry = node_image.split("/")[0]
-    started = time.monotonic()
-    layout = database.build_image()
-    digest = push_layout(layout, f"{registry}/postgresql:15")
-    print(f"\npostgresql image {digest} in {time.monotonic() - started:.1f} s")
-    return f"{registry}/postgresql@{digest}"
 
 
 @pytest.fixture(scope="module", params=ENVIRONMENTS)
@@ -123,16 +110,6 @@ def test_helm_test_passes(installed: Installed, real_cluster: RealNodes):
 
 # Dev recreates its one pod (SQLite has one writer), so it has downtime by design; these two roll.
 ROLLING = [pytest.param(environment, id=environment) for environment in ("staging", "prod")]
-
-
-@pytest.fixture(scope="session")
-def second_image(node_image: str) -> str:
-    """The same image under a second digest (one more label), as the next build's pin would be."""
-    repository = node_image.split("@")[0]
-    mutated = crane(
-        "mutate", node_image, "--label", "org.catalog-platform.test-rollout=second", "-t", f"{repository}:second"
-    )
-    return f"{repository}@{mutated.split('@')[1]}"
 
 
 @pytest.mark.parametrize("installed", ROLLING, indirect=True)

@@ -95,10 +95,7 @@ class ControlPlane:
 
     def stop(self) -> list[int]:
         """Stop every component and remove the state; return the pids still alive (none, or a bug)."""
-        pids = [child.pid for child in self.group.children]
-        self.group.stop()
-        shutil.rmtree(self.state_dir, ignore_errors=True)
-        return [pid for pid in pids if processes.alive(pid)]
+        return self.group.close()
 
     def __enter__(self) -> ControlPlane:
         return self.start()

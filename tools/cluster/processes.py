@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,27 @@ class ProcessGroup:
             if process.poll() is not None
         ]
 
+    def wait(self, what: str, check, timeout: float, *, owner: str, interval: float = 0.2) -> None:
+        """Poll `check` until it is true; fail at once, with its log, when one of the group's
+        processes has exited, or after `timeout` seconds (the message names `owner`)."""
+        deadline = time.monotonic() + timeout
+        while not check():
+            failed = self.failed()
+            if failed:
+                name, code = failed[0]
+                log = (self.state_dir / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{name} exited with {code} while waiting for {what}:\n{log}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{owner}: {what} not ready after {timeout:.0f}s")
+            time.sleep(interval)
+
+    def close(self) -> list[int]:
+        """Stop every child and remove the state directory; the pids still alive (none, or a bug)."""
+        pids = [child.pid for child in self.children]
+        self.stop()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        return [pid for pid in pids if alive(pid)]
+
     def stop_one(self, name: str, timeout: float = 5.0) -> None:
         """Stop the child started as `name` and forget it (the others keep running)."""
         for index, child in enumerate(self.children):
@@ -112,6 +134,16 @@ class ProcessGroup:
         self.children.clear()
         self._popen.clear()
         (self.state_dir / PIDFILE).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def stopped_on_failure(stop: Callable[[], object]) -> Iterator[None]:
+    """Run the block; if it fails (Ctrl-C included), call `stop` before the error goes on."""
+    try:
+        yield
+    except BaseException:
+        stop()
+        raise
 
 
 def stop_children(children: list[Child], timeout: float = 5.0) -> None:

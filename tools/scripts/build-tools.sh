@@ -8,7 +8,8 @@
 #   cold module cache.
 # Usage: build-tools.sh [--tags 'TAG ...'] MODULE_DIR BIN_DIR STAMP_DIR 'LDFLAGS' [OLD=NEW ...]
 #   LDFLAGS may name module versions as @module@ (e.g. @helm.sh/helm/v3@ -> v3.21.4) or a
-#   minor number as @module:minor@ (k8s.io/client-go v0.36.2 -> 36), resolved in MODULE_DIR,
+#   minor number as @module:minor@ (k8s.io/client-go v0.36.2 -> 36) or the version without its
+#   leading v as @module:number@ (argo-cd v3.5.7 -> 3.5.7), resolved in MODULE_DIR,
 #   so each version is written once, in go.mod. OLD=NEW renames a binary (server=etcd).
 #   --tags passes Go build tags (containerd leaves out snapshotters that need cgo).
 set -o errexit -o nounset -o pipefail
@@ -36,6 +37,8 @@ resolve_ldflags() {
     version="$(cd "$module_dir" && go list -m -f '{{if .Replace}}{{.Replace.Version}}{{else}}{{.Version}}{{end}}' "$module")"
     if [[ "$field" == "minor" ]]; then
       version="$(cut -d. -f2 <<<"$version")"
+    elif [[ "$field" == "number" ]]; then
+      version="${version#v}"
     fi
     out="${out//@${token}@/${version}}"
   done

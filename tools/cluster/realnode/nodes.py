@@ -247,16 +247,7 @@ class RealNodes:
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
     def _wait(self, what: str, check, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            failed = self.group.failed()
-            if failed:
-                name, code = failed[0]
-                log = (self.state_dir / f"{name}.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{name} exited with {code} while waiting for {what}:\n{log}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"real node: {what} not after {timeout:.0f}s")
-            time.sleep(0.2)
+        self.group.wait(what, check, timeout, owner="real node")
 
 
 def start_cluster(count: int = 1, *, detached: bool = False, install_crds: bool = False):

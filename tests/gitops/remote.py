@@ -1,0 +1,108 @@
+"""The git side of the loop: a bare repository served as file:// (cloned from this repo, its
+checked-out commit as `main`) and a work clone an operator or a pipeline commits from."""
+
+from __future__ import annotations
+
+import subprocess
+from itertools import takewhile
+from pathlib import Path
+
+import yaml
+
+from tools.cluster.toolbox import REPO_ROOT
+
+BRANCH = "main"
+
+
+def git(*args: str | Path, cwd: Path) -> str:
+    done = subprocess.run(
+        ["git", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1"},
+    )
+    assert done.returncode == 0, f"git {' '.join(map(str, args))}: {done.stderr}"
+    return done.stdout.strip()
+
+
+class Remote:
+    """`bare` is what Argo CD reads (`url`); `work` is a clone with a committer."""
+
+    def __init__(self, directory: Path) -> None:
+        self.bare = directory / "remote.git"
+        self.work = directory / "work"
+        git("clone", "--bare", "--quiet", "--no-tags", REPO_ROOT, self.bare, cwd=directory)
+        head = git("rev-parse", "HEAD", cwd=self.bare)
+        for ref in git("for-each-ref", "--format=%(refname)", "refs/heads", cwd=self.bare).splitlines():
+            git("update-ref", "-d", ref, cwd=self.bare)
+        git("update-ref", f"refs/heads/{BRANCH}", head, cwd=self.bare)
+        git("symbolic-ref", "HEAD", f"refs/heads/{BRANCH}", cwd=self.bare)
+        git("clone", "--quiet", self.bare, self.work, cwd=directory)
+        git("config", "user.name", "catalog tests", cwd=self.work)
+        git("config", "user.email", "tests@catalog-platform.invalid", cwd=self.work)
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.bare}"
+
+    def git(self, *args: str) -> str:
+        return git(*args, cwd=self.work)
+
+    def read(self, path: str) -> str:
+        return (self.work / path).read_text()
+
+    def commit(self, message: str, files: dict[str, str], branch: str = BRANCH) -> str:
+        """Write `files` (path -> text), commit them and push to `branch`; the pushed SHA."""
+        for path, text in files.items():
+            (self.work / path).write_text(text)
+        self.git("add", *files)
+        self.git("commit", "--quiet", "-m", message)
+        self.git("push", "--quiet", "origin", f"HEAD:{branch}")
+        return self.git("rev-parse", "HEAD")
+
+    def merge(self, branch: str) -> str:
+        """`git merge` of the remote's `branch` into the main branch, pushed: the merge commit's SHA."""
+        self.git("checkout", "--quiet", BRANCH)
+        self.git("pull", "--quiet", "--ff-only", "origin", BRANCH)
+        self.git("fetch", "--quiet", "origin", branch)
+        self.git("merge", "--quiet", "--no-ff", "-m", f"Merge branch '{branch}'", "FETCH_HEAD")
+        self.git("push", "--quiet", "origin", f"HEAD:{BRANCH}")
+        return self.git("rev-parse", "HEAD")
+
+    def revert(self, commit: str) -> str:
+        """`git revert` of `commit` on the main branch, pushed: the revert commit's SHA."""
+        self.git("revert", "--no-edit", commit)
+        self.git("push", "--quiet", "origin", f"HEAD:{BRANCH}")
+        return self.git("rev-parse", "HEAD")
+
+    def head(self) -> str:
+        return git("rev-parse", f"refs/heads/{BRANCH}", cwd=self.bare)
+
+
+def with_header(text: str, data: dict) -> str:
+    """`data` as YAML under the leading comment lines of `text` (the file's header is kept)."""
+    header = takewhile(lambda line: line.startswith("#"), text.splitlines())
+    return "".join(f"{line}\n" for line in header) + yaml.safe_dump(data, sort_keys=False)
+
+
+def pin(remote: Remote, environment: str, image: str, tag: str, source_commit: str) -> str:
+    """Commit environments/<environment>/image.yaml pinning `image` (`repository@digest`) and push:
+    what the pin step does after verifying the signature. Returns the pushed SHA."""
+    path = f"environments/{environment}/image.yaml"
+    repository, digest = image.split("@")
+    pinned = {"image": {"repository": repository, "digest": digest, "tag": tag, "sourceCommit": source_commit}}
+    return remote.commit(f"pin {environment} to {digest}", {path: with_header(remote.read(path), pinned)})
+
+
+def promotion_branch(remote: Remote, source: str, target: str) -> str:
+    """Push `promote/<target>/<digest12>`: the main branch with environments/<source>/image.yaml
+    copied into environments/<target>/image.yaml. Returns the branch name."""
+    text = remote.read(f"environments/{source}/image.yaml")
+    digest = yaml.safe_load(text)["image"]["digest"]
+    branch = f"promote/{target}/{digest.split(':')[1][:12]}"
+    remote.git("checkout", "--quiet", "-b", branch, BRANCH)
+    remote.commit(f"promote {target} to {digest}", {f"environments/{target}/image.yaml": text}, branch=branch)
+    remote.git("checkout", "--quiet", BRANCH)
+    return branch

@@ -1,0 +1,336 @@
+"""The deploy half of the GitOps loop with the real Argo CD (tools/cluster/argocd.py) on the real
+node: bootstrap/argocd's ApplicationSet reads a bare git remote cloned from this repository, and
+each environment runs what its folder pins. The tests are the loop's steps, in order, on one
+remote and one Argo CD (each step starts from the state the previous one left):
+operator commit → ApplicationSet → pin dev → merge a promotion to staging → prod through
+argocd-server's sync API → revert dev's pin → selfHeal. Each step prints its latency."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+import yaml
+
+from tests.container.podman import operator_secrets
+from tests.realnode import database
+from tests.realnode.environments import RESTRICTED, placement_values, rendered_for
+from tests.realnode.pods import get
+from tests.realnode.sync import explain, presync_hooks
+from tests.support.process_tier import wait_until
+from tests.support.tiers import skip_or_fail
+from tools.cluster import argocd
+from tools.cluster.controlplane import ControlPlane
+from tools.cluster.realnode import RealNodes, label_selector
+
+from .remote import Remote, pin, promotion_branch, with_header
+
+pytestmark = pytest.mark.gitops
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+APPLICATIONS = {f"catalog-{environment}" for environment in ENVIRONMENTS}
+DEPLOYMENT = "catalog"  # the chart's fullname for release `catalog`
+# Generous: two cores shared with other builds; a sync of staging or prod runs a migration Job first.
+TIMEOUT = 420
+
+
+@dataclass
+class Loop:
+    plane: ControlPlane
+    node: str
+    cd: argocd.ArgoCD
+    remote: Remote
+    first: str  # the image every environment pins at first (`repository@digest`)
+    second: str  # the next build
+    latencies: dict[str, float] = field(default_factory=dict)
+    commits: dict[str, str] = field(default_factory=dict)
+
+    def timed(self, step: str, started: float) -> None:
+        self.latencies[step] = round(time.monotonic() - started, 1)
+        print(f"\n{step}: {self.latencies[step]} s")
+
+    def application(self, environment: str) -> dict:
+        app = self.cd.application(f"catalog-{environment}")
+        assert app is not None, f"no Application catalog-{environment}"
+        return app
+
+
+def _operator_files(remote: Remote, image: str) -> dict[str, str]:
+    """Every environment's values.yaml with this cluster's placement, and the first build pinned."""
+    repository, digest = image.split("@")
+    files = {}
+    for environment in ENVIRONMENTS:
+        values_path, image_path = (f"environments/{environment}/{name}.yaml" for name in ("values", "image"))
+        values = yaml.safe_load(remote.read(values_path)) | placement_values()
+        files[values_path] = with_header(remote.read(values_path), values)
+        pinned = yaml.safe_load(remote.read(image_path))
+        pinned["image"] |= {"repository": repository, "digest": digest}
+        files[image_path] = with_header(remote.read(image_path), pinned)
+    return files
+
+
+@pytest.fixture(scope="module")
+def loop(
+    real_cluster: RealNodes, node_image: str, second_image: str, postgresql_image: str, tmp_path_factory
+) -> Iterator[Loop]:
+    unmet = argocd.unmet_prerequisites()
+    if unmet:
+        skip_or_fail(f"gitops tier needs {'; '.join(unmet)}")
+    plane = real_cluster.plane
+    assert plane is not None
+    remote = Remote(tmp_path_factory.mktemp("gitops"))
+    namespaces = [f"catalog-{environment}" for environment in ENVIRONMENTS]
+    cd = argocd.ArgoCD(plane)
+    try:
+        # What the namespaces role and an operator make before the first sync: the namespaces,
+        # and where an environment uses PostgreSQL, its database and Secret (never in git).
+        labels = {**RESTRICTED, "app.kubernetes.io/managed-by": "catalog-platform"}
+        plane.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n, "labels": labels}}
+                     for n in namespaces])  # fmt: skip
+        for environment, namespace in zip(ENVIRONMENTS, namespaces, strict=True):
+            if not operator_secrets(environment, ""):
+                continue  # SQLite: the chart makes its own Secret
+            db = database.start(plane, namespace, postgresql_image)
+            plane.apply([
+                {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "stringData": data,
+                 "metadata": {"name": name, "namespace": namespace}}
+                for name, data in operator_secrets(environment, db.url).items()
+            ])  # fmt: skip
+        commit = remote.commit(
+            "environments: this cluster's node; the first build pinned", _operator_files(remote, node_image)
+        )
+        started = time.monotonic()
+        cd.start()
+        print(f"\nArgo CD up in {time.monotonic() - started:.1f} s")
+        result = Loop(plane, real_cluster.nodes[0].name, cd, remote, node_image, second_image)
+        result.commits["operator"] = commit
+        yield result
+        print(f"\nlatencies: {json.dumps(result.latencies)}")
+    finally:
+        survivors = cd.stop()
+        plane.kubectl("delete", "namespace", *namespaces, "--ignore-not-found", "--wait=false", check=False)
+        assert not survivors, f"Argo CD processes survived: {survivors}"
+
+
+# -- what a test waits for ----------------------------------------------------------------------
+def synced_at(loop: Loop, environment: str, revision: str) -> dict | None:
+    """The Application once Synced to `revision` by a Succeeded operation, else None."""
+    app = loop.application(environment)
+    status = app.get("status", {})
+    operation = status.get("operationState", {})
+    if (
+        status.get("sync", {}).get("status") == "Synced"
+        and status["sync"].get("revision") == revision
+        and operation.get("phase") == "Succeeded"
+        and operation.get("syncResult", {}).get("revision") == revision
+    ):
+        return app
+    return None
+
+
+def wait_synced(loop: Loop, environment: str, revision: str) -> dict:
+    try:
+        return wait_until(lambda: synced_at(loop, environment, revision), TIMEOUT, "sync", interval=1)
+    except AssertionError:
+        status = loop.application(environment).get("status", {})
+        detail = {key: status.get(key) for key in ("sync", "operationState", "conditions")}
+        pytest.fail(
+            f"catalog-{environment} not Synced at {revision} in {TIMEOUT} s: {json.dumps(detail)[-3000:]}\n"
+            f"{explain(loop.plane, f'catalog-{environment}')}\n{loop.cd.log('application-controller')}"
+        )
+
+
+def running(loop: Loop, environment: str, image: str) -> bool:
+    """The Deployment rolled out with `image`: every replica updated, Ready and available, every
+    pod of it on the real node with that digest's image."""
+    namespace = f"catalog-{environment}"
+    found = loop.plane.kubectl("get", "deployment", DEPLOYMENT, "-n", namespace, "-o", "json", check=False)
+    if found.returncode:
+        return False
+    deployment = json.loads(found.stdout)
+    (container,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "catalog"]
+    status = deployment.get("status", {})
+    wanted = deployment["spec"]["replicas"]
+    counts = [status.get(key, 0) for key in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")]
+    if container["image"] != image or status.get("observedGeneration") != deployment["metadata"]["generation"]:
+        return False
+    if counts != [wanted] * 4:
+        return False
+    selector = label_selector(deployment["spec"]["selector"]["matchLabels"])
+    pods = json.loads(loop.plane.kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json").stdout)["items"]
+    pods = [p for p in pods if p["metadata"].get("deletionTimestamp") is None]
+    digest = image.split("@")[1]
+    return len(pods) == wanted and all(
+        pod["spec"]["nodeName"] == loop.node
+        and all(c["ready"] and c["imageID"].endswith(digest) for c in pod["status"].get("containerStatuses", []))
+        for pod in pods
+    )
+
+
+def wait_running(loop: Loop, environment: str, image: str) -> None:
+    try:
+        wait_until(lambda: running(loop, environment, image), TIMEOUT, "rollout", interval=1)
+    except AssertionError:
+        pytest.fail(f"catalog-{environment} does not run {image}:\n{explain(loop.plane, f'catalog-{environment}')}")
+
+
+def deployed(loop: Loop, environment: str, revision: str, image: str, step: str, started: float) -> dict:
+    """The Application once Synced at `revision` and its Deployment running `image` Ready; both
+    latencies from `started` are recorded as `step`."""
+    app = wait_synced(loop, environment, revision)
+    loop.timed(f"{step} -> {environment} Synced", started)
+    wait_running(loop, environment, image)
+    loop.timed(f"{step} -> {environment} Ready", started)
+    return app
+
+
+def history(app: dict) -> list[str]:
+    return [entry["revision"] for entry in app["status"].get("history", [])]
+
+
+def image_pin(loop: Loop, environment: str) -> str:
+    pinned = yaml.safe_load(loop.remote.read(f"environments/{environment}/image.yaml"))["image"]
+    return f"{pinned['repository']}@{pinned['digest']}"
+
+
+# -- the loop ------------------------------------------------------------------------------------
+def test_the_applicationset_makes_one_application_per_environment(loop: Loop):
+    started = time.monotonic()
+    loop.cd.apply_bootstrap(loop.remote.url)
+    wait_until(
+        lambda: {a["metadata"]["name"] for a in loop.cd.applications()} == APPLICATIONS, 120, "3 apps", interval=0.5
+    )
+    loop.timed("ApplicationSet applied -> 3 Applications", started)
+
+    apps = {a["metadata"]["name"]: a["spec"] for a in loop.cd.applications()}
+    assert apps.keys() == APPLICATIONS
+    for environment in ENVIRONMENTS:
+        spec = apps[f"catalog-{environment}"]
+        assert spec["source"]["repoURL"] == loop.remote.url
+        assert spec["source"]["helm"]["valueFiles"] == [
+            f"../../../environments/{environment}/values.yaml",
+            f"../../../environments/{environment}/image.yaml",
+        ]
+        assert spec["destination"]["namespace"] == f"catalog-{environment}"
+    policies = {name: spec["syncPolicy"].get("automated") for name, spec in apps.items()}
+    assert policies == {
+        "catalog-dev": {"prune": True, "selfHeal": True},
+        "catalog-staging": {"prune": False, "selfHeal": False},
+        "catalog-prod": None,
+    }
+
+
+def test_dev_and_staging_sync_the_operators_commit_by_themselves_and_prod_waits(loop: Loop):
+    started = time.monotonic()
+    for environment in ("dev", "staging"):
+        deployed(loop, environment, loop.commits["operator"], loop.first, "Applications made", started)
+
+    prod = loop.application("prod")["status"]
+    assert prod["sync"]["status"] == "OutOfSync"
+    assert prod["sync"]["revision"] == loop.commits["operator"]
+    assert "operationState" not in prod
+    assert loop.plane.kubectl("get", "deployment", DEPLOYMENT, "-n", "catalog-prod", check=False).returncode != 0
+
+
+def test_a_pushed_pin_runs_on_dev_at_that_revision(loop: Loop):
+    started = time.monotonic()
+    commit = pin(loop.remote, "dev", loop.second, loop.remote.head()[:12], loop.remote.head())
+    loop.commits["pin"] = commit
+    app = deployed(loop, "dev", commit, loop.second, "pin pushed", started)
+
+    assert image_pin(loop, "dev") == loop.second
+    assert history(app) == [loop.commits["operator"], commit]
+    assert running(loop, "staging", loop.first)  # staging keeps its own pin
+
+
+def test_a_merged_promotion_runs_on_staging_and_prod_stays_out_of_sync(loop: Loop):
+    branch = promotion_branch(loop.remote, "dev", "staging")
+    assert branch == f"promote/staging/{loop.second.split(':')[-1][:12]}"
+    started = time.monotonic()
+    merge = loop.remote.merge(branch)
+    loop.commits["promote-staging"] = merge
+    app = deployed(loop, "staging", merge, loop.second, "promotion merged", started)
+
+    assert image_pin(loop, "staging") == loop.second
+    assert history(app) == [loop.commits["operator"], merge]
+    prod = loop.application("prod")["status"]
+    assert (prod["sync"]["status"], "operationState" in prod) == ("OutOfSync", False)
+
+
+def test_prod_syncs_through_argocd_servers_sync_api(loop: Loop):
+    merge = loop.remote.merge(promotion_branch(loop.remote, "staging", "prod"))
+    # The controller has seen the merge (its revision) and still does not sync prod by itself.
+    wait_until(
+        lambda: loop.application("prod")["status"]["sync"].get("revision") == merge,
+        TIMEOUT,
+        "prod compared",
+        interval=1,
+    )
+    prod = loop.application("prod")["status"]
+    assert (prod["sync"]["status"], "operationState" in prod) == ("OutOfSync", False)
+
+    started = time.monotonic()
+    session = argocd.Session(loop.cd)
+    answer = session.post(
+        "/api/v1/applications/catalog-prod/sync",
+        {"revision": "HEAD", "prune": False, "dryRun": False, "strategy": {"hook": {}}},
+    )
+    app = deployed(loop, "prod", merge, loop.second, "sync API called", started)
+
+    assert answer["operation"]["initiatedBy"]["username"] == "admin"
+    assert app["status"]["operationState"]["operation"]["initiatedBy"]["username"] == "admin"
+    assert history(app) == [merge]
+    tree = session.get("/api/v1/applications/catalog-prod/resource-tree")
+    (deployment,) = [n for n in tree["nodes"] if n["kind"] == "Deployment"]
+    assert deployment["health"]["status"] == "Healthy"  # the real node ran its pods Ready
+    # PostgreSQL's migration (its Job, ServiceAccount and NetworkPolicy) ran as the sync's PreSync hooks.
+    hooks = presync_hooks(rendered_for("prod", loop.second, "catalog-prod").documents)
+    results = app["status"]["operationState"]["syncResult"]["resources"]
+    assert sorted((r["kind"], r["name"], r["hookPhase"]) for r in results if r.get("hookType") == "PreSync") == sorted(
+        (hook["kind"], hook["metadata"]["name"], "Succeeded") for hook in hooks
+    )
+    assert "Job" in {hook["kind"] for hook in hooks}
+
+
+def test_reverting_the_pin_runs_the_previous_digest_on_dev(loop: Loop):
+    started = time.monotonic()
+    revert = loop.remote.revert(loop.commits["pin"])
+    app = deployed(loop, "dev", revert, loop.first, "revert pushed", started)
+
+    assert image_pin(loop, "dev") == loop.first
+    # The promotions after the pin did not touch dev's folder: dev synced three commits.
+    assert history(app) == [loop.commits["operator"], loop.commits["pin"], revert]
+    assert running(loop, "staging", loop.second)  # the promoted environments keep their pin
+
+
+def test_self_heal_reverts_a_drifted_image_on_dev(loop: Loop):
+    before = loop.application("dev")
+    generation = get(loop.plane, "deployment", DEPLOYMENT, "catalog-dev")["metadata"]["generation"]
+
+    def image() -> str:
+        (container,) = get(loop.plane, "deployment", DEPLOYMENT, "catalog-dev")["spec"]["template"]["spec"][
+            "containers"
+        ]
+        return container["image"]
+
+    started = time.monotonic()
+    loop.plane.kubectl("set", "image", f"deployment/{DEPLOYMENT}", f"catalog={loop.second}", "-n", "catalog-dev")
+    wait_until(lambda: image() == loop.first, TIMEOUT, "drift reverted", interval=0.2)
+    loop.timed("kubectl set image -> reverted by selfHeal", started)
+    wait_running(loop, "dev", loop.first)
+    loop.timed("kubectl set image -> dev Ready again", started)
+
+    # The drift was written (one generation) and undone (another) by an automated sync of the same commit.
+    assert get(loop.plane, "deployment", DEPLOYMENT, "catalog-dev")["metadata"]["generation"] >= generation + 2
+    app = loop.application("dev")
+    operation = app["status"]["operationState"]
+    assert operation["startedAt"] > before["status"]["operationState"]["startedAt"]
+    assert operation["operation"]["initiatedBy"] == {"automated": True}
+    assert (operation["phase"], operation["syncResult"]["revision"]) == ("Succeeded", loop.remote.head())
+    # selfHeal syncs only what drifted: the Deployment, and such a partial sync is no history entry.
+    assert operation["operation"]["sync"]["resources"] == [{"group": "apps", "kind": "Deployment", "name": DEPLOYMENT}]
+    assert app["status"]["sync"]["status"] == "Synced"
+    assert history(app) == history(before)
