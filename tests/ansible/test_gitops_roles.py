@@ -29,7 +29,14 @@ def _defaults(role: str) -> dict:
 
 ARGO = _defaults("argo_workflows")
 ARGOCD = _defaults("argocd")
-WORKFLOW_SERVICE_ACCOUNTS = [sa["name"] for sa in ARGO["argo_workflows_service_accounts"]]
+# The pipelines' ServiceAccounts are manifests in argo-workflows/rbac, which the role applies.
+WORKFLOW_SERVICE_ACCOUNTS = sorted(
+    document["metadata"]["name"]
+    for path in (REPO_ROOT / "argo-workflows" / "rbac").glob("*.yaml")
+    for document in yaml.safe_load_all(path.read_text())
+    if document["kind"] == "ServiceAccount"
+    and document["metadata"]["labels"].get("app.kubernetes.io/component") == "workflow"
+)
 
 
 def _secret_data(converged, namespace: str, name: str) -> dict[str, bytes]:

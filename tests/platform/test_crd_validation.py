@@ -19,6 +19,10 @@ WORKFLOW = {
         "templates": [{"name": "main", "container": {"image": "busybox", "command": ["true"]}}],
     },
 }
+WORKSPACE_CLAIM = {
+    "metadata": {"name": "workspace", "labels": {"app.kubernetes.io/part-of": "catalog-ci"}},
+    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+}
 SERVICE_MONITOR = {
     "apiVersion": "monitoring.coreos.com/v1",
     "kind": "ServiceMonitor",
@@ -101,6 +105,17 @@ CASES = [
         broken(WORKFLOW, ("spec", "templates"), "main"),
         "spec.templates: Invalid value",
         id="workflow-wrong-type",
+    ),
+    # An embedded ObjectMeta keeps its fields: the workspace claim of a real pipeline is named.
+    pytest.param(
+        broken(WORKFLOW, ("spec", "volumeClaimTemplates"), [WORKSPACE_CLAIM]),
+        None,
+        id="workflow-volumeclaimtemplate-named",
+    ),
+    pytest.param(
+        broken(WORKFLOW, ("spec", "volumeClaimTemplates"), [broken(WORKSPACE_CLAIM, ("spec", "accessMode"), "x")]),
+        'unknown field "spec.volumeClaimTemplates[0].spec.accessMode"',
+        id="workflow-volumeclaimtemplate-misspelled-field",
     ),
     pytest.param(SERVICE_MONITOR, None, id="servicemonitor-valid"),
     pytest.param(

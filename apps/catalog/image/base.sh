@@ -2,7 +2,7 @@
 # Purpose: print the base image the catalog image builds on: CATALOG_BASE_IMAGE when set, else the
 #   official python image pinned in the Dockerfile when it is present or can be pulled, else the
 #   local Debian-built stand-in (made once per machine by make-base.sh, then reused).
-# Prerequisites: podman (debootstrap and root only when the local base has to be made).
+# Prerequisites: buildah (podman, debootstrap and root only when the local base has to be made).
 # Usage: apps/catalog/image/base.sh      the reference on its last line
 set -o errexit -o nounset -o pipefail
 
@@ -15,7 +15,7 @@ if [ -n "${CATALOG_BASE_IMAGE:-}" ]; then
   exit 0
 fi
 official="$(sed -n 's/^ARG BASE_IMAGE=//p' "$here/../Dockerfile")"
-if podman image exists "$official" || podman pull --quiet "$official" >/dev/null 2>&1; then
+if buildah inspect --type image "$official" >/dev/null 2>&1 || buildah pull --quiet "$official" >/dev/null 2>&1; then
   echo "$official"
 else
   echo "image: $official cannot be pulled here; using the local Debian-built base" >&2

@@ -5,11 +5,15 @@
 #   The base comes from base.sh (the official image pinned in the Dockerfile, or where it cannot
 #   be pulled the local Debian-built one from make-base.sh). An image already built from the
 #   same sources, base and revision is reused: the one a finished build tagged <name>:context-<sha>.
-# Prerequisites: buildah, podman (and debootstrap + root for the local base); PyPI reachable.
+#   buildah is the only container tool it runs (podman and debootstrap only to make the local
+#   base), so the pipeline's build step runs this same script inside a pod.
+# Prerequisites: buildah (podman, debootstrap and root for the local base); PyPI reachable.
 # Usage: apps/catalog/image/build.sh
 #   CATALOG_BASE_IMAGE=ref  use this base instead of choosing (base.sh)
 #   CATALOG_IMAGE=name      repository of the local tags (default localhost/catalog)
 #   CATALOG_IMAGE_REBUILD=1 build even when a matching image exists (layer cache still applies)
+#   CATALOG_BUILD_CACHE=repo  also take cached layers from, and push new ones to, this registry
+#                           repository (buildah --cache-from/--cache-to)
 #   Prints `key: value` lines: base, tags, layout (the OCI layout to push), image, digest, size.
 set -o errexit -o nounset -o pipefail
 
@@ -19,13 +23,13 @@ repo="$(cd "$context/../.." && pwd)"
 # shellcheck source=env.sh
 source "$here/env.sh"
 
-for tool in buildah podman; do
-  command -v "$tool" >/dev/null || { echo "image: $tool is missing (apt-get install $tool)" >&2; exit 1; }
-done
+command -v buildah >/dev/null || { echo "image: buildah is missing (apt-get install buildah)" >&2; exit 1; }
 
 name="${CATALOG_IMAGE:-localhost/catalog}"
 out="$repo/var/image"
 base="$("$here/base.sh" | tail -n 1)"
+# A base named by the caller may still be only in its registry.
+buildah inspect --type image "$base" >/dev/null 2>&1 || buildah pull --quiet "$base" >/dev/null
 
 # Versions: vX.Y.Z on HEAD gives X.Y.Z, otherwise <package version>-dev.<sha>; a dirty tree says so.
 revision="$(git -C "$repo" rev-parse HEAD)"
@@ -47,7 +51,7 @@ context_sha="$(
   {
     find Dockerfile .dockerignore constraints.txt pyproject.toml src -type f \
       ! -path '*/__pycache__/*' ! -name '*.pyc' ! -path '*.egg-info/*' -print0 | sort -z | xargs -0 sha256sum
-    podman image inspect --format '{{.Id}}' "$base"
+    buildah inspect --type image --format '{{.FromImageID}}' "$base"
     echo "$version $revision $source_url"
   } | sha256sum | cut -c1-64
 )"
@@ -57,8 +61,8 @@ mkdir -p "$out"
 # images of a failed build (buildah commits every layer with the build's labels), and reusing one
 # of those exports an image with no catalog in it.
 finished="$name:context-$context_sha"
-if podman image exists "$finished" && [ -z "${CATALOG_IMAGE_REBUILD:-}" ]; then
-  image_id="$(podman image inspect --format '{{.Id}}' "$finished")"
+if buildah inspect --type image "$finished" >/dev/null 2>&1 && [ -z "${CATALOG_IMAGE_REBUILD:-}" ]; then
+  image_id="$(buildah inspect --type image --format '{{.FromImageID}}' "$finished")"
   echo "image: reusing $image_id (same sources, base and revision)" >&2
 else
   ca_bundle="${PIP_CERT:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}"
@@ -75,25 +79,26 @@ else
   # RUN steps use the host's network and resolver: a build network's NAT cannot reach a resolver
   # that only the host can (a VM's link-local or loopback DNS), and then pip cannot find PyPI.
   build_args+=(--network host)
+  [ -z "${CATALOG_BUILD_CACHE:-}" ] || build_args+=(--cache-from "$CATALOG_BUILD_CACHE" --cache-to "$CATALOG_BUILD_CACHE")
   started=$SECONDS
   rm -f "$out/iid"
   buildah bud --quiet --layers --format oci --runtime runc "${build_args[@]}" \
     --iidfile "$out/iid" --file "$context/Dockerfile" "$context" >&2
   image_id="$(cat "$out/iid")"
-  podman tag "${image_id#sha256:}" "$finished"
+  buildah tag "${image_id#sha256:}" "$finished"
   echo "image: built in $((SECONDS - started)) s" >&2
 fi
 image_id="${image_id#sha256:}"
-podman tag "$image_id" "$name:$version" "$name:$short"
+buildah tag "$image_id" "$name:$version" "$name:$short"
 
 # The OCI layout keeps one image; re-export only when it holds another one.
 if [ "$(cat "$out/oci.iid" 2>/dev/null)" != "$image_id" ]; then
   rm -rf "$out/oci" "$out/oci.digest"
-  podman push --quiet --digestfile "$out/oci.digest" "$image_id" "oci:$out/oci:$version" >&2
+  buildah push --quiet --digestfile "$out/oci.digest" "$image_id" "oci:$out/oci:$version" >&2
   echo "$image_id" >"$out/oci.iid"
 fi
 digest="$(cat "$out/oci.digest")"
-size="$(podman image inspect --format '{{.Size}}' "$image_id")"
+size="$(buildah images --noheading --format '{{.Size}}' "$image_id" | sed -n 1p)"
 compressed="$(python3 -c 'import json, sys; m = json.load(open(sys.argv[1])); print(sum(l["size"] for l in m["layers"]))' \
   "$out/oci/blobs/sha256/${digest#sha256:}")"
 
@@ -102,4 +107,4 @@ echo "tags: $name:$version $name:$short"
 echo "layout: $out/oci"
 echo "image: $name:$version"
 echo "digest: $digest"
-echo "size: $size bytes ($(numfmt --to=si "$size")B unpacked, $(numfmt --to=si "$compressed")B compressed)"
+echo "size: $size unpacked, $(numfmt --to=si "$compressed")B compressed"

@@ -1,0 +1,97 @@
+"""The pipeline's step image (argo-workflows/image), built with buildah as argo-workflows/image/build.sh
+builds it and run with podman the way a workflow pod runs it (uid 1000): the pinned tools are the
+ones from .tools/bin, newuidmap/newgidmap carry file capabilities instead of the setuid bit, and
+buildah makes its own user namespace with the full subordinate range, unless the capabilities
+those helpers need are gone from the bounding set."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from tests.container.podman import PODMAN_ENV, podman, session_labels
+from tests.support.tiers import skip_or_fail
+from tools.cluster.toolbox import REPO_ROOT, missing, tool
+
+pytestmark = pytest.mark.container
+
+BUILD = REPO_ROOT / "argo-workflows" / "image" / "build.sh"
+PINNED = ("cosign", "crane", "kubectl", "trivy")
+
+
+@pytest.fixture(scope="module")
+def steps_image() -> str:
+    if shutil.which("buildah") is None:
+        skip_or_fail("container tier needs buildah (apt-get install buildah)")
+    absent = missing(list(PINNED))
+    if absent:
+        skip_or_fail(f"the step image needs `make tools` (.tools/bin lacks {', '.join(absent)})")
+    result = subprocess.run([BUILD], env=PODMAN_ENV, capture_output=True, text=True, timeout=1800, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()[-1]
+
+
+def _run(image: str, *command: str, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    return podman("run", "--rm", *session_labels(), *options, image, *command, check=False)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(("cosign", "version"), id="cosign"),
+        pytest.param(("crane", "version"), id="crane"),
+        pytest.param(("kubectl", "version", "--client"), id="kubectl"),
+        pytest.param(("trivy", "--version"), id="trivy"),
+    ],
+)
+def test_pinned_tools_are_the_ones_from_tools_bin(steps_image, command):
+    host = subprocess.run([tool(command[0]), *command[1:]], capture_output=True, text=True, check=True)
+
+    inside = _run(steps_image, *command)
+
+    assert inside.returncode == 0, inside.stderr
+    assert inside.stdout == host.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "output"),
+    [
+        pytest.param(("id", "-u"), "1000", id="runs-as-1000"),
+        pytest.param(("buildah", "--version"), "buildah version 1.28.2", id="buildah"),
+        pytest.param(("git", "--version"), "git version 2.39", id="git"),
+        pytest.param(("python3", "-c", "import yaml; print(yaml.__version__)"), "6.0", id="python3-yaml"),
+        pytest.param(("python3", "-m", "pipeline", "--help"), "usage: pipeline", id="steps-cli"),
+        pytest.param(
+            ("getcap", "/usr/bin/newuidmap", "/usr/bin/newgidmap"),
+            "/usr/bin/newuidmap cap_setuid=ep\n/usr/bin/newgidmap cap_setgid=ep",
+            id="file-capabilities",
+        ),
+        # Not setuid: a setuid helper runs as uid 0, which does not own buildah's user namespace.
+        pytest.param(
+            ("stat", "-c", "%A", "/usr/bin/newuidmap", "/usr/bin/newgidmap"), "-rwxr-xr-x\n-rwxr-xr-x", id="no-setuid"
+        ),
+    ],
+)
+def test_step_image_holds(steps_image, command, output):
+    result = _run(steps_image, *command)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(output)
+
+
+@pytest.mark.parametrize(
+    ("options", "uid_map"),
+    [
+        # What the build pod has: uid 1000, the runtime's default capabilities, nothing added.
+        pytest.param((), [["0", "1000", "1"], ["1", "100000", "65536"]], id="default-capabilities"),
+        # Without CAP_SETUID/CAP_SETGID in the bounding set the file capabilities cannot take effect.
+        pytest.param(("--cap-drop", "SETUID,SETGID"), [["0", "1000", "1"]], id="setuid-setgid-dropped"),
+    ],
+)
+def test_rootless_buildah_gets_the_subordinate_range(steps_image, options, uid_map):
+    result = _run(steps_image, "buildah", "unshare", "cat", "/proc/self/uid_map", options=options)
+
+    assert result.returncode == 0, result.stderr
+    assert [line.split() for line in result.stdout.splitlines()] == uid_map
