@@ -96,6 +96,7 @@ def pin(*, image: str = f"registry:5000/catalog@{DIGEST}", key: str = "{key}", *
         ),
         pytest.param(scan(image="registry:5000/catalog:1.0.0"), "--image", id="scan-image-by-tag"),
         pytest.param(scan(allow_list="{tmp}/missing.yaml"), "--allow-list", id="scan-missing-allow-list"),
+        pytest.param(scan(allow_list="{repo}/README.md"), "must end in .yaml", id="scan-allow-list-not-yaml"),
         pytest.param(scan(db_repository="https://mirror.example/db"), "--db-repository", id="scan-db-url"),
         pytest.param(scan(), "--layout: {tmp} has no index.json", id="scan-layout-not-oci"),
         pytest.param(scan()[:3] + scan()[5:], "--reports", id="scan-no-reports"),

@@ -32,6 +32,9 @@ class Waiver:
 def read(path: Path) -> list[Waiver]:
     """Every waiver of the file, or UsageError naming the first entry that breaks the rules."""
     where = f"argument --allow-list: {path}"
+    if path.suffix not in (".yaml", ".yml"):
+        # Trivy reads an ignore file as YAML only by its suffix; otherwise as one id per line.
+        raise UsageError(f"{where} must end in .yaml or .yml; Trivy would read it as a plain .trivyignore")
     try:
         document = yaml.safe_load(path.read_text())
     except OSError as error:
