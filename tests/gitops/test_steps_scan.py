@@ -1,15 +1,12 @@
 """`pipeline scan`: real Trivy on the catalog image's OCI layout (`make image`), against an advisory
-database this test writes with trivy-db's own packages (`trivy-testdb`): none can be downloaded here.
-The advisories are made up (CVE-2099-*) but match what the image really holds: Debian's openssl
-source package, and the cryptography wheel at the version constraints.txt pins."""
+database the test writes with trivy-db's own packages (tests.support.trivydb): none can be
+downloaded here."""
 
 from __future__ import annotations
 
 import datetime
 import json
-import re
 import shutil
-import subprocess
 import tomllib
 from pathlib import Path
 
@@ -18,41 +15,10 @@ import pytest
 from tests.container.podman import ImageBuild, make_image
 from tests.gitops.steps_cli import assert_refused, python_ready, steps
 from tests.support.tiers import skip_or_fail
-from tools.cluster.toolbox import REPO_ROOT, missing, tool
+from tests.support.trivydb import CRYPTOGRAPHY, OPENSSL, pinned, write_database
+from tools.cluster.toolbox import REPO_ROOT, missing
 
 pytestmark = pytest.mark.gitops
-
-OPENSSL = "CVE-2099-0001"  # Debian, source package openssl: the binaries libssl3 and openssl
-CRYPTOGRAPHY = "CVE-2099-0002"  # PyPI, the pinned cryptography
-PYTHON_MEDIUM = "CVE-2099-0003"  # matches python3.11 but is MEDIUM: below the gate
-SANIC_OLD = "CVE-2099-0004"  # CRITICAL, but only for a sanic older than the image's
-
-
-def pinned() -> dict[str, str]:
-    """apps/catalog/constraints.txt as {name: version}: what the image's site-packages must hold."""
-    pins = {}
-    for line in (REPO_ROOT / "apps" / "catalog" / "constraints.txt").read_text().splitlines():
-        match = re.fullmatch(r"([A-Za-z0-9_.-]+)==([^\s;#]+).*", line.strip())
-        if match:
-            pins[match[1].lower().replace("_", "-")] = match[2]
-    return pins
-
-
-def advisories() -> list[dict]:
-    # No fixed version for the Debian ones: "affected, not fixed" matches whatever openssl the base has.
-    return [
-        {"id": OPENSSL, "ecosystem": "debian 12", "package": "openssl", "fixed": "", "severity": "HIGH"},
-        {"id": PYTHON_MEDIUM, "ecosystem": "debian 12", "package": "python3.11", "fixed": "", "severity": "MEDIUM"},
-        {
-            "id": CRYPTOGRAPHY,
-            "ecosystem": "pip",
-            "package": "cryptography",
-            "vulnerable": [f"=={pinned()['cryptography']}"],
-            "patched": [],
-            "severity": "HIGH",
-        },
-        {"id": SANIC_OLD, "ecosystem": "pip", "package": "sanic", "vulnerable": ["<0.1"], "severity": "CRITICAL"},
-    ]
 
 
 @pytest.fixture(scope="session")
@@ -67,15 +33,8 @@ def scan_image() -> ImageBuild:
 
 @pytest.fixture(scope="session")
 def trivy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Trivy cache dir whose db/ holds the advisories above."""
-    cache = tmp_path_factory.mktemp("trivy-cache")
-    spec = cache / "advisories.json"
-    spec.write_text(json.dumps(advisories()))
-    done = subprocess.run(
-        [tool("trivy-testdb"), spec, cache / "db"], capture_output=True, text=True, check=False, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    return cache
+    """A Trivy cache dir whose db/ holds the test's advisories."""
+    return write_database(tmp_path_factory.mktemp("trivy-cache"))
 
 
 def waiver(vuln: str, *, statement: str | None = "tested waiver", expires: object = "2999-12-31") -> dict:
