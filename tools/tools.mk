@@ -35,6 +35,9 @@ TOOLS_LDFLAGS_helm-diff := -X github.com/databus23/helm-diff/v3/cmd.Version=@git
 TOOLS_LDFLAGS_argocd := \
   -X github.com/argoproj/argo-cd/v3/common.version=@github.com/argoproj/argo-cd/v3:number@ \
   -X github.com/argoproj/argo-cd/v3/common.kubectlVersion=@k8s.io/client-go@
+TOOLS_LDFLAGS_trivy := -X github.com/aquasecurity/trivy/pkg/version/app.ver=@github.com/aquasecurity/trivy@
+# Environment of one group's build (Trivy's release build sets GOEXPERIMENT=jsonv2; Go 1.26 needs it).
+TOOLS_ENV_trivy := GOEXPERIMENT=jsonv2
 TOOLS_LDFLAGS_kubernetes := \
   -X k8s.io/component-base/version.gitVersion=@k8s.io/kubernetes@ \
   -X k8s.io/component-base/version.gitMajor=1 \
@@ -42,7 +45,7 @@ TOOLS_LDFLAGS_kubernetes := \
   -X k8s.io/component-base/version.gitTreeState=clean
 
 # Built one module at a time, never in parallel: each `go build` already uses every core.
-TOOLS_GROUPS := tools argo cosign registry kube-linter etcd kubernetes containerd pause local-path-provisioner kube-router metrics-server helm-diff argocd
+TOOLS_GROUPS := tools argo cosign registry kube-linter etcd kubernetes containerd pause local-path-provisioner kube-router metrics-server helm-diff argocd trivy
 # OLD=NEW renames a built binary: etcd's server, Argo CD's multi-call cmd.
 TOOLS_RENAMES_etcd := server=etcd
 TOOLS_RENAMES_argocd := cmd=argocd
@@ -51,7 +54,7 @@ tools_dir = $(if $(filter tools,$(1)),tools,tools/$(1))
 .PHONY: tools
 tools: ## Build the pinned Go tools into .tools/bin (incremental; prints what it builds and how long).
 	@tools/scripts/check-go.sh tools
-	@$(foreach g,$(TOOLS_GROUPS),tools/scripts/build-tools.sh $(if $(TOOLS_TAGS_$(g)),--tags '$(TOOLS_TAGS_$(g))') $(call tools_dir,$(g)) $(TOOLS_BIN) $(TOOLS_STAMPS) '$(strip $(TOOLS_LDFLAGS_$(g)))' $(TOOLS_RENAMES_$(g)) &&) true
+	@$(foreach g,$(TOOLS_GROUPS),$(TOOLS_ENV_$(g)) tools/scripts/build-tools.sh $(if $(TOOLS_TAGS_$(g)),--tags '$(TOOLS_TAGS_$(g))') $(call tools_dir,$(g)) $(TOOLS_BIN) $(TOOLS_STAMPS) '$(strip $(TOOLS_LDFLAGS_$(g)))' $(TOOLS_RENAMES_$(g)) &&) true
 	@tools/scripts/build-argoexec.sh $(TOOLS_BIN) $(TOOLS_STAMPS) '$(TOOLS_LDFLAGS_argo)'
 	@mkdir -p $(HELM_PLUGINS_DIR)/diff/bin
 	@install -m 0644 "$$(cd tools/helm-diff && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' github.com/databus23/helm-diff/v3)/plugin.yaml" $(HELM_PLUGINS_DIR)/diff/plugin.yaml

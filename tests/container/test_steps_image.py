@@ -2,7 +2,7 @@
 builds it and run with podman the way a workflow pod runs it (uid 1000): the pinned tools are the
 ones from .tools/bin, newuidmap/newgidmap carry file capabilities instead of the setuid bit, and
 buildah makes its own user namespace with the full subordinate range, unless the capabilities
-those helpers need are gone from the bounding set."""
+those helpers need are gone from the bounding set; and the scan step runs there with no network."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from tests.container.podman import PODMAN_ENV, podman, session_labels
 from tests.support.tiers import skip_or_fail
+from tests.support.trivydb import CRYPTOGRAPHY, OPENSSL, write_database
 from tools.cluster.toolbox import REPO_ROOT, missing, tool
 
 pytestmark = pytest.mark.container
@@ -95,3 +96,29 @@ def test_rootless_buildah_gets_the_subordinate_range(steps_image, options, uid_m
 
     assert result.returncode == 0, result.stderr
     assert [line.split() for line in result.stdout.splitlines()] == uid_map
+
+
+def test_scan_step_runs_in_the_image_without_a_network(steps_image, catalog_image, tmp_path):
+    """The scan as the pod runs it: uid 1000, the workspace's layout, the cache volume holding the
+    database, and no network at all: with --skip-db-update nothing else may need one."""
+    if missing(["trivy-testdb"]):
+        skip_or_fail("the scan needs `make tools` (.tools/bin lacks trivy-testdb)")
+    work = tmp_path / "work"
+    shutil.copytree(catalog_image.layout, work / "oci")
+    (work / "allow.yaml").write_text(
+        f"vulnerabilities:\n  - id: {OPENSSL}\n    statement: t\n    expired_at: 2999-12-31\n"
+    )
+    write_database(work / "cache")
+    subprocess.run(["chown", "-R", "1000:1000", str(work)], check=True)
+
+    result = _run(
+        steps_image,
+        *("python3", "-m", "pipeline", "scan", "--layout", "/work/oci", "--allow-list", "/work/allow.yaml"),
+        *("--image", f"localhost/catalog@{catalog_image.digest}", "--reports", "/work/reports"),
+        *("--skip-db-update", "--cache-dir", "/work/cache"),
+        options=("--network", "none", "--volume", f"{work}:/work"),
+    )
+
+    assert result.returncode == 3, result.stderr
+    assert [line.split()[:3] for line in result.stdout.splitlines()] == [[CRYPTOGRAPHY, "HIGH", "cryptography"]]
+    assert {path.name for path in (work / "reports").iterdir()} == {"sbom.cdx.json", "vulnerabilities.json"}

@@ -19,6 +19,14 @@ PIN = ["pin", "--remote", REMOTE, "--env", "dev", "--tag", "1.0.0", "--source-co
 CLEANUP = ["cleanup", "--remote", REMOTE, "--registry", "127.0.0.1:5000", "--repository", "catalog"]
 
 
+# The repository's own allow-list: it must pass the checks that come before Trivy.
+SCAN = ["scan", "--allow-list", "{repo}/apps/catalog/.trivyignore.yaml", "--reports", "{tmp}/reports"]
+
+
+def scan(*, layout: str = "{tmp}", image: str = f"registry:5000/catalog@{DIGEST}", **more: str) -> list[str]:
+    return [*SCAN, "--layout", layout, "--image", image, *(f"--{k.replace('_', '-')}={v}" for k, v in more.items())]
+
+
 def pin(*, image: str = f"registry:5000/catalog@{DIGEST}", key: str = "{key}", **changed: str) -> list[str]:
     args = [*PIN, "--image", image, "--public-key", key]
     for option, value in changed.items():
@@ -86,6 +94,12 @@ def pin(*, image: str = f"registry:5000/catalog@{DIGEST}", key: str = "{key}", *
             "--repository",
             id="cleanup-uppercase-repository",
         ),
+        pytest.param(scan(image="registry:5000/catalog:1.0.0"), "--image", id="scan-image-by-tag"),
+        pytest.param(scan(allow_list="{tmp}/missing.yaml"), "--allow-list", id="scan-missing-allow-list"),
+        pytest.param(scan(allow_list="{repo}/README.md"), "must end in .yaml", id="scan-allow-list-not-yaml"),
+        pytest.param(scan(db_repository="https://mirror.example/db"), "--db-repository", id="scan-db-url"),
+        pytest.param(scan(), "--layout: {tmp} has no index.json", id="scan-layout-not-oci"),
+        pytest.param(scan()[:3] + scan()[5:], "--reports", id="scan-no-reports"),
     ],
 )
 def test_bad_argument_is_one_line_and_exit_2(args: list[str], names: str, tmp_path: Path, steps_home: Path) -> None:
@@ -94,7 +108,7 @@ def test_bad_argument_is_one_line_and_exit_2(args: list[str], names: str, tmp_pa
     values = {"key": str(key), "tmp": str(tmp_path), "repo": str(Path(__file__).resolve().parents[2])}
     done = steps(*(arg.format(**values) for arg in args), home=steps_home)
 
-    assert_refused(done, 2, names)
+    assert_refused(done, 2, names.format(**values))
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,13 @@ def image(value: str) -> tuple[str, str]:
     return name, digest
 
 
+# A registry reference as Trivy's --db-repository takes it: HOST[:PORT]/PATH[:TAG].
+oci_reference = _matching(
+    r"[a-zA-Z0-9.-]+(:[0-9]{1,5})?/[a-z0-9._/-]+(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?",
+    "{value!r} is not an OCI repository; give HOST[:PORT]/PATH[:TAG], e.g. registry:5000/trivy-db:2",
+)
+
+
 def remote(value: str) -> str:
     if not value or value.startswith("-") or any(c.isspace() for c in value):
         raise _refuse(f"{value!r} is not a git remote; give a URL git can clone, e.g. file:///srv/git/platform.git")

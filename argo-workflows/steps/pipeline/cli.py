@@ -1,5 +1,6 @@
 """The command line: one subcommand per step. Every error is one line on stderr, naming the argument
-(or what went wrong) and the fix; exit 2 for bad input, 1 for a step that failed, never a traceback."""
+(or what went wrong) and the fix; exit 2 for bad input, 1 for a step that failed, 3 for findings
+the scan refuses; never a traceback."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import argparse
 import sys
 from typing import NoReturn
 
-from pipeline.commands import cleanup, pin, promote, rollback, tags
+from pipeline.commands import cleanup, pin, promote, rollback, scan, tags
 from pipeline.errors import StepError, UsageError
 
 
@@ -22,7 +23,7 @@ class _Parser(argparse.ArgumentParser):
 def parser() -> argparse.ArgumentParser:
     root = _Parser(prog="pipeline", description=__doc__, allow_abbrev=False)
     commands = root.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
-    for command in (tags, pin, promote, rollback, cleanup):
+    for command in (tags, pin, promote, rollback, cleanup, scan):
         command.register(commands)
     return root
 

@@ -18,3 +18,10 @@ class Failed(StepError):
     """A step that could not do its work (a signature that does not verify, a push refused): exit 1."""
 
     exit_code = 1
+
+
+class Findings(StepError):
+    """The scan found what the gate refuses (HIGH/CRITICAL, not waived): exit 3, apart from a scanner
+    that could not look (1), so a blocked image is never mistaken for a broken scan."""
+
+    exit_code = 3

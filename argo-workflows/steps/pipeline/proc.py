@@ -1,4 +1,4 @@
-"""Running git, cosign, crane and kubectl: output captured, failures turned into one-line errors."""
+"""Running git, cosign, crane, kubectl and trivy: output captured, failures turned into one-line errors."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def run(
         result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, input=input, env=env, check=False)
     except FileNotFoundError:
         raise Failed(
-            f"{args[0]} not found on PATH: install it (the step image carries git, cosign, crane, kubectl)"
+            f"{args[0]} not found on PATH: install it (the step image carries git, cosign, crane, kubectl, trivy)"
         ) from None
     if check and result.returncode != 0:
         raise Failed(f"`{' '.join(args[:2])}` exited {result.returncode}: {last_line(result.stderr or result.stdout)}")
