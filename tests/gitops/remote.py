@@ -15,13 +15,22 @@ BRANCH = "main"
 
 
 def git(*args: str | Path, cwd: Path) -> str:
+    """git as the tests' person runs it: no system or user config, a fixed identity."""
     done = subprocess.run(
         ["git", *map(str, args)],
         cwd=cwd,
         capture_output=True,
         text=True,
         check=False,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1"},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(cwd),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_AUTHOR_NAME": "catalog tests",
+            "GIT_AUTHOR_EMAIL": "tests@catalog-platform.invalid",
+            "GIT_COMMITTER_NAME": "catalog tests",
+            "GIT_COMMITTER_EMAIL": "tests@catalog-platform.invalid",
+        },
     )
     assert done.returncode == 0, f"git {' '.join(map(str, args))}: {done.stderr}"
     return done.stdout.strip()

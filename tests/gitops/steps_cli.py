@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.gitops.remote import git
 from tools.cluster.toolbox import REPO_ROOT, TOOLS_BIN
 
 STEPS = REPO_ROOT / "argo-workflows" / "steps"
@@ -113,27 +114,6 @@ def race(commands: list[list[str]], home: Path, scratch: Path) -> list[tuple[int
                 process.kill()
                 process.wait()
     return [(process.returncode, out, err) for process, (out, err) in zip(processes, outputs, strict=True)]
-
-
-def git(*args: str | Path, cwd: Path) -> str:
-    done = subprocess.run(
-        ["git", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(cwd),
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_AUTHOR_NAME": "catalog tests",
-            "GIT_AUTHOR_EMAIL": "tests@catalog-platform.invalid",
-            "GIT_COMMITTER_NAME": "catalog tests",
-            "GIT_COMMITTER_EMAIL": "tests@catalog-platform.invalid",
-        },
-    )
-    assert done.returncode == 0, f"git {' '.join(map(str, args))}: {done.stderr}"
-    return done.stdout.strip()
 
 
 class SeededRemote:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitops.steps_cli import git, steps
+from tests.gitops.remote import git
+from tests.gitops.steps_cli import steps
 from tests.support.tiers import skip_or_fail
 
 pytestmark = pytest.mark.gitops
