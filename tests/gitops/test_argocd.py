@@ -113,6 +113,8 @@ def loop(
         survivors = cd.stop()
         plane.kubectl("delete", "namespace", *namespaces, "--ignore-not-found", "--wait=false", check=False)
         assert not survivors, f"Argo CD processes survived: {survivors}"
+        left = plane.kubectl("get", "namespace", argocd.NAMESPACE, check=False)
+        assert left.returncode != 0, f"Argo CD's namespace outlived it: {left.stdout}"
 
 
 # -- what a test waits for ----------------------------------------------------------------------

@@ -95,6 +95,16 @@ class ArgoCD:
                 "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false", "--request-timeout=20s",
                 check=False,
             )  # fmt: skip
+            # The ApplicationSet controller puts Argo CD's resources finalizer on every Application
+            # it makes; with the controllers gone nothing would remove it, and the namespace would
+            # stay Terminating (a later `site.yml` then fails to apply its policy there).
+            found = self.plane.kubectl("get", "applications.argoproj.io", "-n", NAMESPACE, "-o", "name", check=False)
+            for name in found.stdout.split():
+                self.plane.kubectl(
+                    "patch", name, "-n", NAMESPACE, "--type=merge", "-p", '{"metadata":{"finalizers":null}}',
+                    check=False,
+                )  # fmt: skip
+            self.plane.kubectl("wait", "--for=delete", f"namespace/{NAMESPACE}", "--timeout=120s", check=False)
         return self.group.close()
 
     def __enter__(self) -> ArgoCD:
