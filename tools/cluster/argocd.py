@@ -89,23 +89,26 @@ class ArgoCD:
     def stop(self) -> list[int]:
         """Stop every process and remove the state (redis, repo clones, TLS and GPG dirs); return
         the pids still alive (none, or a bug)."""
+        survivors = self.group.close()
         if self._configured:  # its settings, Applications and AppProject go with the namespace
             self._configured = False
             self.plane.kubectl(
                 "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false", "--request-timeout=20s",
                 check=False,
             )  # fmt: skip
-            # The ApplicationSet controller puts Argo CD's resources finalizer on every Application
-            # it makes; with the controllers gone nothing would remove it, and the namespace would
-            # stay Terminating (a later `site.yml` then fails to apply its policy there).
-            found = self.plane.kubectl("get", "applications.argoproj.io", "-n", NAMESPACE, "-o", "name", check=False)
+            # Argo CD puts finalizers on what it manages (the resources finalizer on every Application
+            # the ApplicationSet controller makes); with the controllers stopped nothing removes them,
+            # and the namespace would stay Terminating (a later `site.yml` then fails to apply its
+            # policy there). The controllers are stopped first, so none puts one back.
+            kinds = "applications.argoproj.io,applicationsets.argoproj.io,appprojects.argoproj.io"
+            found = self.plane.kubectl("get", kinds, "-n", NAMESPACE, "-o", "name", check=False)
             for name in found.stdout.split():
                 self.plane.kubectl(
                     "patch", name, "-n", NAMESPACE, "--type=merge", "-p", '{"metadata":{"finalizers":null}}',
                     check=False,
                 )  # fmt: skip
             self.plane.kubectl("wait", "--for=delete", f"namespace/{NAMESPACE}", "--timeout=120s", check=False)
-        return self.group.close()
+        return survivors
 
     def __enter__(self) -> ArgoCD:
         return self.start()
