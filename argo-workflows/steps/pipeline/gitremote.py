@@ -42,10 +42,9 @@ def say(message: str) -> None:
 
 
 class Checkout:
-    """A clone of one branch of `remote` in a temporary directory."""
+    """A clone of one branch of the remote (`origin`) in a temporary directory."""
 
-    def __init__(self, remote: str, branch: str, directory: Path) -> None:
-        self.remote = remote
+    def __init__(self, branch: str, directory: Path) -> None:
         self.branch = branch
         self.dir = directory
         self.env = {**_IDENTITY, **git_env()}
@@ -55,9 +54,6 @@ class Checkout:
 
     def head(self) -> str:
         return self.git("rev-parse", "HEAD").stdout.strip()
-
-    def changed(self) -> bool:
-        return bool(self.git("status", "--porcelain").stdout.strip())
 
     def commit(self, message: str, *paths: str) -> str:
         self.git("add", "--", *paths)
@@ -118,4 +114,4 @@ def checkout(remote: str, branch: str) -> Iterator[Checkout]:
         )
         if result.returncode != 0:
             raise Failed(f"git clone of {remote} (branch {branch}) failed: {last_line(result.stderr)}")
-        yield Checkout(remote, branch, directory)
+        yield Checkout(branch, directory)
