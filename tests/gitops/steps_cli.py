@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.gitops.remote import git
+from tests.gitops.remote import Remote, git, with_header
 from tools.cluster.toolbox import REPO_ROOT, TOOLS_BIN
 
 STEPS = REPO_ROOT / "argo-workflows" / "steps"
@@ -116,10 +116,11 @@ def race(commands: list[list[str]], home: Path, scratch: Path) -> list[tuple[int
     return [(process.returncode, out, err) for process, (out, err) in zip(processes, outputs, strict=True)]
 
 
-class SeededRemote:
-    """`bare` is the remote (`url`); `work` a clone where the test plays a person: commits, merges."""
+class SeededRemote(Remote):
+    """`bare` is the remote (`url`); `work` a clone where the test plays a person: commits, merges.
+    Seeded with environments/ alone, not a clone of this repository; the rest is Remote's."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path) -> None:  # Remote's own clones the whole repository
         self.bare = directory / "platform.git"
         self.work = directory / "work"
         git("init", "--quiet", "--bare", "--initial-branch=main", self.bare, cwd=directory)
@@ -130,13 +131,6 @@ class SeededRemote:
         self.git("remote", "add", "origin", self.url)
         self.git("push", "--quiet", "origin", "main")
         self.seed = self.head()
-
-    @property
-    def url(self) -> str:
-        return f"file://{self.bare}"
-
-    def git(self, *args: str) -> str:
-        return git(*args, cwd=self.work)
 
     def bare_git(self, *args: str) -> str:
         return git(*args, cwd=self.bare)
@@ -174,17 +168,7 @@ class SeededRemote:
         text = path.read_text()
         data = yaml.safe_load(text)
         data["image"].update(digest=digest, tag=tag, **({"repository": repository} if repository else {}))
-        header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
-        path.write_text(header + yaml.safe_dump(data, sort_keys=False))
+        path.write_text(with_header(text, data))
         self.git("commit", "--quiet", "-am", f"pin {env} to {digest}")
         self.git("push", "--quiet", "origin", f"HEAD:{branch}")
         return self.head(branch)
-
-    def merge(self, branch: str) -> str:
-        """`git merge --no-ff` of the remote's `branch` into main, pushed: the promotion."""
-        self.git("checkout", "--quiet", "main")
-        self.git("pull", "--quiet", "--ff-only", "origin", "main")
-        self.git("fetch", "--quiet", "origin", branch)
-        self.git("merge", "--quiet", "--no-ff", "-m", f"Merge branch '{branch}'", "FETCH_HEAD")
-        self.git("push", "--quiet", "origin", "HEAD:main")
-        return self.head()

@@ -10,10 +10,12 @@ from pathlib import Path
 
 # Environments promote in this order; a name is a DNS label because it is part of a namespace name.
 PROMOTION_ORDER = ("dev", "staging", "prod")
-# The distribution spec's grammar, narrowed to what a pin needs.
-_REPOSITORY = re.compile(
-    r"(?P<host>[a-zA-Z0-9.-]+(:[0-9]{1,5})?)/(?P<name>[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*)"
-)
+# The distribution spec's grammar, narrowed to what a pin needs: its pieces, then the wholes.
+_PORT = r"(:[0-9]{1,5})?"
+_HOST = r"[a-zA-Z0-9.-]+" + _PORT
+_PATH = r"[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}"
+_REPOSITORY = re.compile(f"(?P<host>{_HOST})/(?P<name>{_PATH})")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
@@ -38,7 +40,7 @@ environment = _matching(
     "{value!r} is not an environment name; give a folder of environments/, e.g. dev",
 )
 tag = _matching(
-    r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}",
+    _TAG,
     "{value!r} is not an image tag; give the tag `pipeline tags` printed (e.g. 1.4.0)",
 )
 commit = _matching(
@@ -47,11 +49,11 @@ commit = _matching(
 # No "..", no leading "-" or "/", no trailing "/": what git refuses in a branch name, or mistakes for an option.
 branch = _matching(r"(?!-|/)(?!.*\.\.)[A-Za-z0-9._/-]{1,200}(?<!/)", "{value!r} is not a branch name; give e.g. main")
 registry = _matching(
-    r"[a-zA-Z0-9][a-zA-Z0-9.-]*(:[0-9]{1,5})?",
+    r"[a-zA-Z0-9][a-zA-Z0-9.-]*" + _PORT,
     "{value!r} is not a registry; give HOST[:PORT] without a scheme, e.g. registry:5000",
 )
 repository = _matching(
-    r"[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*",
+    _PATH,
     "{value!r} is not a repository name; give the path inside the registry, e.g. catalog",
 )
 
@@ -68,7 +70,7 @@ def image(value: str) -> tuple[str, str]:
 
 # A registry reference as Trivy's --db-repository takes it: HOST[:PORT]/PATH[:TAG].
 oci_reference = _matching(
-    r"[a-zA-Z0-9.-]+(:[0-9]{1,5})?/[a-z0-9._/-]+(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?",
+    _HOST + r"/[a-z0-9._/-]+" + f"(:{_TAG})?",
     "{value!r} is not an OCI repository; give HOST[:PORT]/PATH[:TAG], e.g. registry:5000/trivy-db:2",
 )
 

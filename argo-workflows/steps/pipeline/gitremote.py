@@ -31,28 +31,29 @@ _IDENTITY = {
 _MOVED = ("[rejected]", "non-fast-forward", "fetch first", "failed to update ref", "cannot lock ref")
 
 
+def git_env() -> dict[str, str]:
+    """The environment git runs in: this process's, and never a prompt for credentials."""
+    return {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+
+
 def say(message: str) -> None:
     """Progress and reasons go to stderr; stdout carries only the command's result."""
     print(f"pipeline: {message}", file=sys.stderr, flush=True)
 
 
 class Checkout:
-    """A clone of one branch of `remote` in a temporary directory."""
+    """A clone of one branch of the remote (`origin`) in a temporary directory."""
 
-    def __init__(self, remote: str, branch: str, directory: Path) -> None:
-        self.remote = remote
+    def __init__(self, branch: str, directory: Path) -> None:
         self.branch = branch
         self.dir = directory
-        self.env = {**_IDENTITY, **os.environ, "GIT_TERMINAL_PROMPT": "0"}
+        self.env = {**_IDENTITY, **git_env()}
 
     def git(self, *args: str, check: bool = True):
         return run(["git", *args], cwd=self.dir, check=check, env=self.env)
 
     def head(self) -> str:
         return self.git("rev-parse", "HEAD").stdout.strip()
-
-    def changed(self) -> bool:
-        return bool(self.git("status", "--porcelain").stdout.strip())
 
     def commit(self, message: str, *paths: str) -> str:
         self.git("add", "--", *paths)
@@ -106,12 +107,11 @@ def checkout(remote: str, branch: str) -> Iterator[Checkout]:
     """Clone `branch` of `remote` (full history: rollback walks it), removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="pipeline-") as scratch:
         directory = Path(scratch) / "repo"
-        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
         result = run(
             ["git", "clone", "--quiet", "--no-tags", "--single-branch", "--branch", branch, remote, str(directory)],
             check=False,
-            env=env,
+            env=git_env(),
         )
         if result.returncode != 0:
             raise Failed(f"git clone of {remote} (branch {branch}) failed: {last_line(result.stderr)}")
-        yield Checkout(remote, branch, directory)
+        yield Checkout(branch, directory)

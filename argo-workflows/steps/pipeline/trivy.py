@@ -53,17 +53,15 @@ class Finding:
 
 def sbom(layout: Path, db: Database, output: Path) -> None:
     """A CycloneDX SBOM of the image: every OS and language package Trivy finds."""
-    _trivy(["image", "--input", str(layout), *db.flags(), "--format", "cyclonedx", "--output", str(output)])
+    _image(layout, db, ["--format", "cyclonedx", "--output", str(output)])
 
 
 def scan(layout: Path, db: Database, allow_list: Path, output: Path) -> tuple[list[Finding], list[Finding]]:
     """The gate's scan, its JSON report written to `output`: (findings, findings waived)."""
-    code = _trivy(
+    code = _image(
+        layout,
+        db,
         [
-            "image",
-            "--input",
-            str(layout),
-            *db.flags(),
             "--scanners",
             "vuln",
             "--severity",
@@ -113,8 +111,9 @@ def _finding(vulnerability: dict) -> Finding:
     )
 
 
-def _trivy(args: list[str], allowed: tuple[int, ...] = (0,)) -> int:
-    result = run(["trivy", *args], check=False)
+def _image(layout: Path, db: Database, args: list[str], allowed: tuple[int, ...] = (0,)) -> int:
+    """`trivy image` of the OCI layout with the database's flags, then `args`; its exit code, one of `allowed`."""
+    result = run(["trivy", "image", "--input", str(layout), *db.flags(), *args], check=False)
     if result.returncode not in allowed:
         raise Failed(
             f"trivy exited {result.returncode}: {last_line(result.stderr or result.stdout)}; "

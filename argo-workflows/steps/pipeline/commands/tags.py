@@ -5,9 +5,9 @@ environment can ever follow a moving tag."""
 from __future__ import annotations
 
 import argparse
-import os
 
 from pipeline import arguments
+from pipeline.gitremote import git_env
 from pipeline.proc import run
 from pipeline.retention import SEMVER, version_key
 
@@ -20,7 +20,7 @@ def register(subparsers) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    env = git_env()
     # A step's checkout is often owned by another user than the step's (a shared workspace volume);
     # git refuses such a repository ("dubious ownership") unless it is named safe.
     git = ["git", "-c", f"safe.directory={args.source_dir.resolve()}"]
