@@ -66,11 +66,13 @@ def _reachable(workflow: str) -> Iterator[dict]:
             todo.append(f"{target['name']}/{target['template']}" if target else f"{owner}/{task['template']}")
 
 
-def _pod_templates() -> Iterator[tuple[str, dict]]:
-    for workflow in TEMPLATES.values():
-        for template in workflow["spec"]["templates"]:
-            if "script" in template or "container" in template:
-                yield f"{workflow['metadata']['name']}/{template['name']}", template
+# Every template that runs a pod, by `<WorkflowTemplate>/<template>`.
+POD_TEMPLATES = {
+    f"{workflow['metadata']['name']}/{template['name']}": template
+    for workflow in TEMPLATES.values()
+    for template in workflow["spec"]["templates"]
+    if "script" in template or "container" in template
+}
 
 
 # Static ---------------------------------------------------------------------------------------
@@ -168,7 +170,7 @@ def test_each_template_runs_alone_with_a_pipeline_service_account():
 
 
 @pytest.mark.static
-@pytest.mark.parametrize(("name", "template"), list(_pod_templates()), ids=[name for name, _ in _pod_templates()])
+@pytest.mark.parametrize(("name", "template"), POD_TEMPLATES.items(), ids=list(POD_TEMPLATES))
 def test_every_step_has_requests_and_limits(name, template):
     containers = [template.get("script") or template["container"], *template.get("sidecars", [])]
 
@@ -180,7 +182,7 @@ def test_every_step_has_requests_and_limits(name, template):
 
 @pytest.mark.static
 def test_network_steps_retry_and_nothing_else_does():
-    retrying = {name for name, template in _pod_templates() if "retryStrategy" in template}
+    retrying = {name for name, template in POD_TEMPLATES.items() if "retryStrategy" in template}
 
     # Not test (a failed test is not retried) nor the exit handler.
     assert retrying == {
@@ -200,7 +202,7 @@ def test_network_steps_retry_and_nothing_else_does():
 def test_writers_of_the_branch_share_one_mutex():
     locks = {
         name: template["synchronization"]["mutexes"]
-        for name, template in _pod_templates()
+        for name, template in POD_TEMPLATES.items()
         if "synchronization" in template
     }
 
@@ -208,7 +210,7 @@ def test_writers_of_the_branch_share_one_mutex():
 
 
 @pytest.mark.static
-@pytest.mark.parametrize(("name", "template"), list(_pod_templates()), ids=[name for name, _ in _pod_templates()])
+@pytest.mark.parametrize(("name", "template"), POD_TEMPLATES.items(), ids=list(POD_TEMPLATES))
 def test_steps_run_as_uid_1000_and_only_the_build_keeps_capabilities(name, template):
     pod = template["securityContext"]
     container = (template.get("script") or template["container"])["securityContext"]
@@ -371,8 +373,11 @@ ACCESS = [
     *[(account, *check) for account in WORKFLOW_ACCOUNTS for check in EXECUTOR],
     *[("catalog-promote", *check) for check in PROMOTE_READS],
     # Only promote reads a catalog namespace.
-    *[(account, "get", "deployments.apps/catalog", "catalog-dev", False) for account in WORKFLOW_ACCOUNTS[2:]],
-    ("catalog-ci", "get", "deployments.apps/catalog", "catalog-dev", False),
+    *[
+        (account, "get", "deployments.apps/catalog", "catalog-dev", False)
+        for account in WORKFLOW_ACCOUNTS
+        if account != "catalog-promote"
+    ],
     *[("catalog-git-hook", *check) for check in GIT_HOOK],
 ]
 

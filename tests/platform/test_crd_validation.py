@@ -23,6 +23,12 @@ WORKSPACE_CLAIM = {
     "metadata": {"name": "workspace", "labels": {"app.kubernetes.io/part-of": "catalog-ci"}},
     "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
 }
+EVENT_BINDING = {
+    "apiVersion": "argoproj.io/v1alpha1",
+    "kind": "WorkflowEventBinding",
+    "metadata": {"name": "ci-on-push"},
+    "spec": {"event": {"selector": 'discriminator == "push"'}, "submit": {"workflowTemplateRef": {"name": "ci"}}},
+}
 SERVICE_MONITOR = {
     "apiVersion": "monitoring.coreos.com/v1",
     "kind": "ServiceMonitor",
@@ -116,6 +122,13 @@ CASES = [
         broken(WORKFLOW, ("spec", "volumeClaimTemplates"), [broken(WORKSPACE_CLAIM, ("spec", "accessMode"), "x")]),
         'unknown field "spec.volumeClaimTemplates[0].spec.accessMode"',
         id="workflow-volumeclaimtemplate-misspelled-field",
+    ),
+    pytest.param(EVENT_BINDING, None, id="workfloweventbinding-valid"),
+    # ... but not a WorkflowEventBinding's: Argo's install publishes that CRD in full and prunes it.
+    pytest.param(
+        broken(EVENT_BINDING, ("spec", "submit", "metadata"), {"labels": {"catalog-platform/trigger": "push"}}),
+        'unknown field "spec.submit.metadata.labels"',
+        id="workfloweventbinding-submit-metadata-labelled",
     ),
     pytest.param(SERVICE_MONITOR, None, id="servicemonitor-valid"),
     pytest.param(

@@ -4,7 +4,6 @@ tools/crds/go.mod (Go module cache, checked against go.sum), and kwok's stage de
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 from pathlib import Path
@@ -49,11 +48,15 @@ CRD_SOURCES: dict[str, tuple[str, ...]] = {
 # Argo's "full" CRDs are not structural in two spots: the recursive `inline` template is `{}` and
 # `steps` (a list of lists) has no inner `items`; the API server refuses them as published. Only
 # those spots are opened (x-kubernetes-preserve-unknown-fields); every other field keeps its schema.
-# A third spot is structural but wrong: an embedded ObjectMeta (volumeClaimTemplates[].metadata,
-# a WorkflowEventBinding's submit.metadata) is a bare `{"type": "object"}`, so its name and labels
-# are unknown fields (refused under strict validation, pruned without it). It is opened too; the
-# resource's own top-level metadata stays as it is (the API server validates that one itself).
+# A third spot is structural but wrong: an embedded ObjectMeta (volumeClaimTemplates[].metadata)
+# is a bare `{"type": "object"}`, so its name and labels are unknown fields (refused under strict
+# validation, pruned without it). It is opened too where Argo's install (what the argo_workflows
+# role applies) keeps the whole spec; the resource's own top-level metadata stays as it is (the API
+# server validates that one itself).
 NEEDS_STRUCTURAL_FIX = {"github.com/argoproj/argo-workflows/v3"}
+# The install publishes these with their full schema, so there an embedded ObjectMeta (a
+# WorkflowEventBinding's submit.metadata) is pruned: it stays closed here too.
+EMBEDDED_METADATA_PRUNED = {"WorkflowEventBinding", "WorkflowArtifactGCTask"}
 FIXED_CRD_CACHE = TOOLS_DIR / "crds"
 # kwok needs stage definitions; these are the ones kwokctl uses by default (fast, with leases).
 KWOK_STAGES = (
@@ -118,32 +121,33 @@ def crd_files() -> list[Path]:
 _OPEN = {"x-kubernetes-preserve-unknown-fields": True}
 
 
-def _make_structural(schema: dict, *, root: bool = True) -> None:
+def _make_structural(schema: dict, *, embedded_metadata: bool, root: bool = True) -> None:
     for name, prop in (schema.get("properties") or {}).items():
-        if prop == {} or (name == "metadata" and not root and prop == {"type": "object"}):
+        if prop == {} or (embedded_metadata and name == "metadata" and not root and prop == {"type": "object"}):
             schema["properties"][name] = {**prop, **_OPEN}
         else:
-            _make_structural(prop, root=False)
+            _make_structural(prop, embedded_metadata=embedded_metadata, root=False)
     items = schema.get("items")
     if isinstance(items, dict):
         if items.get("type") == "array" and "items" not in items:
             items["items"] = dict(_OPEN)
-        _make_structural(items, root=False)
+        _make_structural(items, embedded_metadata=embedded_metadata, root=False)
     if isinstance(schema.get("additionalProperties"), dict):
-        _make_structural(schema["additionalProperties"], root=False)
+        _make_structural(schema["additionalProperties"], embedded_metadata=embedded_metadata, root=False)
 
 
 def _structural_copy(file: Path, module: str) -> Path:
     """A JSON copy of `file` with non-structural spots opened, cached per pinned module version and
-    per version of the fix (a changed fix must not reuse copies an older one wrote)."""
-    recipe = hashlib.sha256(inspect.getsource(_make_structural).encode()).hexdigest()[:12]
+    per version of this file (a changed fix must not reuse copies an older one wrote)."""
+    recipe = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
     target = FIXED_CRD_CACHE / module.replace("/", "_") / f"{file.stem}.{recipe}.json"
     if not target.exists():
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         loader.add_constructor("tag:yaml.org,2002:value", lambda ld, node: ld.construct_scalar(node))
         crd = yaml.load(file.read_text(), Loader=loader)  # noqa: S506 - a safe loader
+        embedded_metadata = crd["spec"]["names"]["kind"] not in EMBEDDED_METADATA_PRUNED
         for version in crd["spec"]["versions"]:
-            _make_structural(version["schema"]["openAPIV3Schema"])
+            _make_structural(version["schema"]["openAPIV3Schema"], embedded_metadata=embedded_metadata)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".partial")
         partial.write_text(json.dumps(crd))
