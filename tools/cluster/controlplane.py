@@ -177,12 +177,16 @@ class ControlPlane:
             input=manifest,
         )
 
-    def apply_crds(self) -> None:
-        files = crds.crd_files()
-        self.kubectl(
-            "apply", "--server-side", "--force-conflicts", "--field-manager=catalog-tests",
+    def apply_files(self, files: list[Path]) -> list[str]:
+        """Server-side apply of manifest files, parsed by kubectl (PyYAML needs seconds per MB);
+        the applied objects' `kind.group/name`s."""
+        return self.kubectl(
+            "apply", "--server-side", "--force-conflicts", "--field-manager=catalog-tests", "--output=name",
             *(f"--filename={file}" for file in files),
-        )  # fmt: skip
+        ).stdout.split()  # fmt: skip
+
+    def apply_crds(self) -> None:
+        self.apply_files(crds.crd_files())
         # Retried: `kubectl wait` fails at once on a CRD whose status has no conditions yet.
         _wait("CRDs Established", self._crds_established, 120, self, interval=1.0)
         # The aggregated OpenAPI document lags the Established condition by a moment.
