@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.gitops.remote import git
+from tests.gitops.remote import BareRemote, git
 from tools.cluster.toolbox import REPO_ROOT, TOOLS_BIN
 
 STEPS = REPO_ROOT / "argo-workflows" / "steps"
@@ -116,12 +116,11 @@ def race(commands: list[list[str]], home: Path, scratch: Path) -> list[tuple[int
     return [(process.returncode, out, err) for process, (out, err) in zip(processes, outputs, strict=True)]
 
 
-class SeededRemote:
-    """`bare` is the remote (`url`); `work` a clone where the test plays a person: commits, merges."""
+class SeededRemote(BareRemote):
+    """The remote seeded with a copy of this repository's environments/ folder, in one commit (`seed`)."""
 
     def __init__(self, directory: Path) -> None:
-        self.bare = directory / "platform.git"
-        self.work = directory / "work"
+        super().__init__(directory / "platform.git", directory / "work")
         git("init", "--quiet", "--bare", "--initial-branch=main", self.bare, cwd=directory)
         git("init", "--quiet", "--initial-branch=main", self.work, cwd=directory)
         shutil.copytree(REPO_ROOT / "environments", self.work / "environments")
@@ -130,19 +129,6 @@ class SeededRemote:
         self.git("remote", "add", "origin", self.url)
         self.git("push", "--quiet", "origin", "main")
         self.seed = self.head()
-
-    @property
-    def url(self) -> str:
-        return f"file://{self.bare}"
-
-    def git(self, *args: str) -> str:
-        return git(*args, cwd=self.work)
-
-    def bare_git(self, *args: str) -> str:
-        return git(*args, cwd=self.bare)
-
-    def head(self, branch: str = "main") -> str:
-        return self.bare_git("rev-parse", f"refs/heads/{branch}")
 
     def refs(self) -> str:
         """Every ref of the remote with its commit: equal before and after means nothing was pushed."""
@@ -179,12 +165,3 @@ class SeededRemote:
         self.git("commit", "--quiet", "-am", f"pin {env} to {digest}")
         self.git("push", "--quiet", "origin", f"HEAD:{branch}")
         return self.head(branch)
-
-    def merge(self, branch: str) -> str:
-        """`git merge --no-ff` of the remote's `branch` into main, pushed: the promotion."""
-        self.git("checkout", "--quiet", "main")
-        self.git("pull", "--quiet", "--ff-only", "origin", "main")
-        self.git("fetch", "--quiet", "origin", branch)
-        self.git("merge", "--quiet", "--no-ff", "-m", f"Merge branch '{branch}'", "FETCH_HEAD")
-        self.git("push", "--quiet", "origin", "HEAD:main")
-        return self.head()
