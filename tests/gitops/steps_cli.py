@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.gitops.remote import BareRemote, git
+from tests.gitops.remote import BareRemote, git, with_header
 from tools.cluster.toolbox import REPO_ROOT, TOOLS_BIN
 
 STEPS = REPO_ROOT / "argo-workflows" / "steps"
@@ -160,8 +160,7 @@ class SeededRemote(BareRemote):
         text = path.read_text()
         data = yaml.safe_load(text)
         data["image"].update(digest=digest, tag=tag, **({"repository": repository} if repository else {}))
-        header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
-        path.write_text(header + yaml.safe_dump(data, sort_keys=False))
+        path.write_text(with_header(text, data))
         self.git("commit", "--quiet", "-am", f"pin {env} to {digest}")
         self.git("push", "--quiet", "origin", f"HEAD:{branch}")
         return self.head(branch)
