@@ -36,21 +36,13 @@ def git(*args: str | Path, cwd: Path) -> str:
     return done.stdout.strip()
 
 
-class Remote:
-    """`bare` is what Argo CD reads (`url`); `work` is a clone with a committer."""
+class BareRemote:
+    """`bare` is the remote, served as file:// (`url`); `work` a clone where the test plays a
+    person: commits, merges. Subclasses seed both."""
 
-    def __init__(self, directory: Path) -> None:
-        self.bare = directory / "remote.git"
-        self.work = directory / "work"
-        git("clone", "--bare", "--quiet", "--no-tags", REPO_ROOT, self.bare, cwd=directory)
-        head = git("rev-parse", "HEAD", cwd=self.bare)
-        for ref in git("for-each-ref", "--format=%(refname)", "refs/heads", cwd=self.bare).splitlines():
-            git("update-ref", "-d", ref, cwd=self.bare)
-        git("update-ref", f"refs/heads/{BRANCH}", head, cwd=self.bare)
-        git("symbolic-ref", "HEAD", f"refs/heads/{BRANCH}", cwd=self.bare)
-        git("clone", "--quiet", self.bare, self.work, cwd=directory)
-        git("config", "user.name", "catalog tests", cwd=self.work)
-        git("config", "user.email", "tests@catalog-platform.invalid", cwd=self.work)
+    def __init__(self, bare: Path, work: Path) -> None:
+        self.bare = bare
+        self.work = work
 
     @property
     def url(self) -> str:
@@ -58,6 +50,36 @@ class Remote:
 
     def git(self, *args: str) -> str:
         return git(*args, cwd=self.work)
+
+    def bare_git(self, *args: str) -> str:
+        return git(*args, cwd=self.bare)
+
+    def head(self, branch: str = BRANCH) -> str:
+        return self.bare_git("rev-parse", f"refs/heads/{branch}")
+
+    def merge(self, branch: str) -> str:
+        """`git merge --no-ff` of the remote's `branch` into the main branch, pushed: the merge commit's SHA."""
+        self.git("checkout", "--quiet", BRANCH)
+        self.git("pull", "--quiet", "--ff-only", "origin", BRANCH)
+        self.git("fetch", "--quiet", "origin", branch)
+        self.git("merge", "--quiet", "--no-ff", "-m", f"Merge branch '{branch}'", "FETCH_HEAD")
+        self.git("push", "--quiet", "origin", f"HEAD:{BRANCH}")
+        return self.head()
+
+
+class Remote(BareRemote):
+    """The bare remote is a clone of this repository with its checked-out commit as `main` (what
+    Argo CD reads)."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory / "remote.git", directory / "work")
+        git("clone", "--bare", "--quiet", "--no-tags", REPO_ROOT, self.bare, cwd=directory)
+        head = self.bare_git("rev-parse", "HEAD")
+        for ref in self.bare_git("for-each-ref", "--format=%(refname)", "refs/heads").splitlines():
+            self.bare_git("update-ref", "-d", ref)
+        self.bare_git("update-ref", f"refs/heads/{BRANCH}", head)
+        self.bare_git("symbolic-ref", "HEAD", f"refs/heads/{BRANCH}")
+        git("clone", "--quiet", self.bare, self.work, cwd=directory)
 
     def read(self, path: str) -> str:
         return (self.work / path).read_text()
@@ -71,23 +93,11 @@ class Remote:
         self.git("push", "--quiet", "origin", f"HEAD:{branch}")
         return self.git("rev-parse", "HEAD")
 
-    def merge(self, branch: str) -> str:
-        """`git merge` of the remote's `branch` into the main branch, pushed: the merge commit's SHA."""
-        self.git("checkout", "--quiet", BRANCH)
-        self.git("pull", "--quiet", "--ff-only", "origin", BRANCH)
-        self.git("fetch", "--quiet", "origin", branch)
-        self.git("merge", "--quiet", "--no-ff", "-m", f"Merge branch '{branch}'", "FETCH_HEAD")
-        self.git("push", "--quiet", "origin", f"HEAD:{BRANCH}")
-        return self.git("rev-parse", "HEAD")
-
     def revert(self, commit: str) -> str:
         """`git revert` of `commit` on the main branch, pushed: the revert commit's SHA."""
         self.git("revert", "--no-edit", commit)
         self.git("push", "--quiet", "origin", f"HEAD:{BRANCH}")
         return self.git("rev-parse", "HEAD")
-
-    def head(self) -> str:
-        return git("rev-parse", f"refs/heads/{BRANCH}", cwd=self.bare)
 
 
 def with_header(text: str, data: dict) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.gitops.remote import Remote, git, with_header
+from tests.gitops.remote import BareRemote, git, with_header
 from tools.cluster.toolbox import REPO_ROOT, TOOLS_BIN
 
 STEPS = REPO_ROOT / "argo-workflows" / "steps"
@@ -116,13 +116,11 @@ def race(commands: list[list[str]], home: Path, scratch: Path) -> list[tuple[int
     return [(process.returncode, out, err) for process, (out, err) in zip(processes, outputs, strict=True)]
 
 
-class SeededRemote(Remote):
-    """`bare` is the remote (`url`); `work` a clone where the test plays a person: commits, merges.
-    Seeded with environments/ alone, not a clone of this repository; the rest is Remote's."""
+class SeededRemote(BareRemote):
+    """The remote seeded with a copy of this repository's environments/ folder, in one commit (`seed`)."""
 
-    def __init__(self, directory: Path) -> None:  # Remote's own clones the whole repository
-        self.bare = directory / "platform.git"
-        self.work = directory / "work"
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory / "platform.git", directory / "work")
         git("init", "--quiet", "--bare", "--initial-branch=main", self.bare, cwd=directory)
         git("init", "--quiet", "--initial-branch=main", self.work, cwd=directory)
         shutil.copytree(REPO_ROOT / "environments", self.work / "environments")
@@ -131,12 +129,6 @@ class SeededRemote(Remote):
         self.git("remote", "add", "origin", self.url)
         self.git("push", "--quiet", "origin", "main")
         self.seed = self.head()
-
-    def bare_git(self, *args: str) -> str:
-        return git(*args, cwd=self.bare)
-
-    def head(self, branch: str = "main") -> str:
-        return self.bare_git("rev-parse", f"refs/heads/{branch}")
 
     def refs(self) -> str:
         """Every ref of the remote with its commit: equal before and after means nothing was pushed."""

@@ -121,11 +121,13 @@ class ArgoCD:
         # Its three CRDs from the same module (a no-op where the plane installed them already).
         module = module_path()
         crd_files = sorted((module / "manifests" / "crds").glob("*-crd.yaml"))
-        self.plane.apply([yaml.safe_load(path.read_text()) for path in crd_files])
-        self.plane.kubectl(
-            "wait", "--for=condition=Established", "--timeout=120s",
-            *(f"crd/{yaml.safe_load(path.read_text())['metadata']['name']}" for path in crd_files),
-        )  # fmt: skip
+        applied = self.plane.apply_files(crd_files)
+
+        def established() -> bool:  # retried: `kubectl wait` fails at once on a CRD with no conditions yet
+            waited = self.plane.kubectl("wait", "--for=condition=Established", "--timeout=20s", *applied, check=False)
+            return waited.returncode == 0
+
+        self._wait("its CRDs Established", established, 120)
         self._configured = True
         self.plane.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}])
         config = run([tool("kustomize"), "build", module / "manifests" / "base" / "config"]).stdout

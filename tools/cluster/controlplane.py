@@ -28,28 +28,22 @@ NODE_COUNT = 2
 
 
 class Supervisor(Protocol):
-    """What `wait` needs of its caller: the processes it started and where their logs are."""
+    """What `wait` needs of its caller: the processes it started (their logs in its state dir)."""
 
     group: processes.ProcessGroup
-    state_dir: Path
 
 
 def _wait(what: str, check, timeout: float, plane: Supervisor, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        failed = plane.group.failed()
-        if failed:
-            name, code = failed[0]
-            log = (plane.state_dir / f"{name}.log").read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{name} exited with {code} while waiting for {what}:\n{log}")
+    """ProcessGroup.wait, with a check that may fail while a component comes up (refused
+    connections, kubectl errors, half-written answers) counting as not ready yet."""
+
+    def ready() -> bool:
         try:
-            if check():
-                return
+            return bool(check())
         except (OSError, RuntimeError, ValueError):
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"control plane: {what} not ready after {timeout:.0f}s")
-        time.sleep(interval)
+            return False
+
+    plane.group.wait(what, ready, timeout, owner="control plane", interval=interval)
 
 
 class ControlPlane:
@@ -85,11 +79,8 @@ class ControlPlane:
         if not self.detached:
             atexit.register(self.stop)
         began = time.monotonic()
-        try:
+        with processes.stopped_on_failure(self.stop):
             self._start(began)
-        except BaseException:
-            self.stop()
-            raise
         self.startup_seconds["total"] = round(time.monotonic() - began, 1)
         return self
 
@@ -186,12 +177,16 @@ class ControlPlane:
             input=manifest,
         )
 
-    def apply_crds(self) -> None:
-        files = crds.crd_files()
-        self.kubectl(
-            "apply", "--server-side", "--force-conflicts", "--field-manager=catalog-tests",
+    def apply_files(self, files: list[Path]) -> list[str]:
+        """Server-side apply of manifest files, parsed by kubectl (PyYAML needs seconds per MB);
+        the applied objects' `kind.group/name`s."""
+        return self.kubectl(
+            "apply", "--server-side", "--force-conflicts", "--field-manager=catalog-tests", "--output=name",
             *(f"--filename={file}" for file in files),
-        )  # fmt: skip
+        ).stdout.split()  # fmt: skip
+
+    def apply_crds(self) -> None:
+        self.apply_files(crds.crd_files())
         # Retried: `kubectl wait` fails at once on a CRD whose status has no conditions yet.
         _wait("CRDs Established", self._crds_established, 120, self, interval=1.0)
         # The aggregated OpenAPI document lags the Established condition by a moment.
