@@ -48,21 +48,15 @@ ENDED = ("Succeeded", "Failed", "Error")  # a Workflow's final phases
 BUILDAH_ENV = {**os.environ, "CONTAINERS_CONF": str(REPO_ROOT / "apps" / "catalog" / "image" / "containers.conf")}
 
 
-def role_settings() -> dict[str, Any]:
-    """The argo_workflows role's defaults and vars (only the plain values are used here)."""
-    settings: dict[str, Any] = {}
-    for path in (ROLE / "defaults" / "main.yml", ROLE / "vars" / "main.yml"):
-        settings.update(yaml.safe_load(path.read_text()))
-    return settings
+def role_defaults(role: Path) -> dict[str, Any]:
+    return yaml.safe_load((role / "defaults" / "main.yml").read_text())
 
 
 def pod_security(namespace: str) -> str:
-    """The Pod Security level the namespaces role gives `namespace`."""
-    defaults = yaml.safe_load((NAMESPACES_ROLE / "defaults" / "main.yml").read_text())
-    for value in defaults.values():
-        for entry in value if isinstance(value, list) else []:
-            if isinstance(entry, dict) and entry.get("name") == namespace and "pod_security" in entry:
-                return str(entry["pod_security"])
+    """The Pod Security level the namespaces role gives `namespace` (its namespaces_list)."""
+    for entry in role_defaults(NAMESPACES_ROLE)["namespaces_list"]:
+        if entry["name"] == namespace:
+            return str(entry["pod_security"])
     raise RuntimeError(f"roles/namespaces gives {namespace} no pod_security")
 
 
@@ -128,7 +122,7 @@ class ArgoWorkflows:
         self.nodes = nodes
         self.plane: ControlPlane = nodes.plane
         self.registry = registry
-        self.settings = role_settings()
+        self.settings = role_defaults(ROLE)
         self.namespace: str = self.settings["argo_workflows_namespace"]
         self.state_dir = nodes.state_dir / "argo-workflows"
         self.group = processes.ProcessGroup(self.state_dir, detached=False)
