@@ -30,7 +30,7 @@ import httpx
 import yaml
 
 from tools.cluster import processes
-from tools.cluster.controlplane import ControlPlane, _wait
+from tools.cluster.controlplane import ControlPlane
 from tools.cluster.crds import module_dir
 from tools.cluster.realnode import NODE_LABEL, TOLERATION, RealNodes
 from tools.cluster.realnode import host as realnode_host
@@ -164,13 +164,13 @@ class ArgoWorkflows:
             shutil.copy(self.plane.kubeconfig, self.kubeconfig)
             self.group.start("workflow-controller", self._controller_args(self.kubeconfig), self._env())
             self.group.start("argo-server", self._server_args(self.kubeconfig), self._env())
-            _wait(
+            self.group.wait(
                 "workflow-controller",
                 lambda: "Starting Workflow Controller" in self.log("workflow-controller"),
                 60,
-                self,
+                owner="Argo Workflows",
             )
-            _wait("argo server", self._server_answers, 60, self)
+            self.group.wait("argo server", self._server_answers, 60, owner="Argo Workflows")
         except BaseException:
             self.stop()
             raise

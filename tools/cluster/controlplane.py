@@ -13,7 +13,6 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Protocol
 
 import yaml
 
@@ -27,14 +26,7 @@ KUBECONFIG = TOOLS_DIR / "kubeconfig"
 NODE_COUNT = 2
 
 
-class Supervisor(Protocol):
-    """What `wait` needs of its caller: the processes it started and where their logs are."""
-
-    group: processes.ProcessGroup
-    state_dir: Path
-
-
-def _wait(what: str, check, timeout: float, plane: Supervisor, interval: float = 0.2) -> None:
+def _wait(what: str, check, timeout: float, plane: ControlPlane, interval: float = 0.2) -> None:
     deadline = time.monotonic() + timeout
     while True:
         failed = plane.group.failed()
