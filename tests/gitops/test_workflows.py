@@ -170,7 +170,7 @@ def argo(real_cluster: RealNodes, node_image: str) -> Iterator[ArgoWorkflows]:
             event_binding(),
             *sender(argo.namespace),
         ]
-        argo.plane.apply([{**d, "metadata": {**d["metadata"], "namespace": argo.namespace}} for d in documents])
+        argo.apply(documents)
         yield argo
     finally:
         argo.stop()

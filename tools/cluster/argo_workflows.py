@@ -118,13 +118,7 @@ class ArgoWorkflows:
         try:
             self.plane.apply([self._namespace(), self._configmap()])
             # The documents of the pipelines' own namespace (promote's reads live in the environments').
-            self.plane.apply(
-                [
-                    {**d, "metadata": {**d["metadata"], "namespace": self.namespace}}
-                    for d in workflow_rbac()
-                    if "namespace" not in d["metadata"]
-                ]
-            )
+            self.apply([d for d in workflow_rbac() if "namespace" not in d["metadata"]])
             self._guard_ports()
             shutil.copy(self.plane.kubeconfig, self.kubeconfig)
             self.group.start("workflow-controller", self._controller_args(self.kubeconfig), self._env())
@@ -151,6 +145,10 @@ class ArgoWorkflows:
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
     # -- the API a test uses --------------------------------------------------------------------
+    def apply(self, documents: list[dict]) -> None:
+        """Apply `documents` in the Workflows' namespace."""
+        self.plane.apply([{**d, "metadata": {**d["metadata"], "namespace": self.namespace}} for d in documents])
+
     def token(self, service_account: str) -> str:
         """A short-lived token of `service_account` (the TokenRequest API, as `argo` docs it)."""
         return self.plane.kubectl("create", "token", service_account, "-n", self.namespace).stdout.strip()
