@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.registry import push_layout
 from tests.support.tiers import skip_or_fail
 from tools.cluster import processes
-from tools.cluster.argo_workflows import CONTROLLER_HEALTH_PORT, ArgoWorkflows, upstream_documents
+from tools.cluster.argo_workflows import CONTROLLER_HEALTH_PORT, ArgoWorkflows, executor_layout, upstream_documents
 from tools.cluster.realnode import RealNodes, host, on_real_node
 from tools.cluster.toolbox import missing
 
@@ -150,11 +152,15 @@ def argo(real_cluster: RealNodes, node_image: str) -> Iterator[ArgoWorkflows]:
     """workflow-controller and `argo server` (Workflow pods pull the executor from node_image's
     registry), with the templates, the event binding and the event sender in their namespace."""
     absent = missing(["argo", "workflow-controller", "argoexec"])
-    absent += [] if shutil.which("buildah") else ["buildah"]
     if absent:
-        skip_or_fail(f"gitops tier needs {', '.join(absent)} (`make tools`; apt-get install buildah)")
-    argo = ArgoWorkflows(real_cluster, node_image.split("/")[0]).start()
-    print(f"\nargo workflows up: {argo.startup_seconds} s, executor {argo.executor_image}")
+        skip_or_fail(f"gitops tier needs {', '.join(absent)} (`make tools`)")
+    began = time.monotonic()
+    registry = node_image.split("/")[0]
+    with tempfile.TemporaryDirectory() as layout:  # the registry keeps the image; the layout is not kept
+        digest = push_layout(executor_layout(Path(layout)), f"{registry}/argoexec:latest")
+    pushed = time.monotonic() - began
+    argo = ArgoWorkflows(real_cluster, f"{registry}/argoexec@{digest}").start()
+    print(f"\nargo workflows up: {argo.startup_seconds} s, executor {argo.executor_image} in {pushed:.1f} s")
     children = list(argo.group.children)
     try:
         service_account = argo.service_accounts[0]
@@ -164,7 +170,7 @@ def argo(real_cluster: RealNodes, node_image: str) -> Iterator[ArgoWorkflows]:
             event_binding(),
             *sender(argo.namespace),
         ]
-        argo.plane.apply([{**d, "metadata": {**d["metadata"], "namespace": argo.namespace}} for d in documents])
+        argo.apply(documents)
         yield argo
     finally:
         argo.stop()

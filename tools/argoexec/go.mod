@@ -1,9 +1,9 @@
 // argoexec, the executor the workflow-controller puts into every Workflow pod, from the same
-// argo-workflows release as tools/argo (tools/scripts/argoexec-source.sh checks the two pins
+// argo-workflows release as tools/argo (tools/scripts/build-argoexec.sh checks the two pins
 // agree). Not buildable from the module zip: upstream's signal_linux.go is a symbolic link to
 // signal_darwin.go, and module zips drop links (`undefined: Setpgid`); the Go command refuses to
 // overlay files in the module cache. So it builds from a copy of the module with that file
-// restored, which argoexec-source.sh writes to the replace path below before `make tools` builds.
+// restored, which build-argoexec.sh writes to the replace path below before `make tools` builds.
 module catalog-platform/tools/argoexec
 
 go 1.26

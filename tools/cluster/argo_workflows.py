@@ -1,6 +1,6 @@
 """Argo Workflows on a real-node cluster: the workflow-controller and `argo server` (tools/argo) as
 host processes next to the control plane, as upstream's own Procfile runs them, and their pods
-(init and wait from the executor image built here from tools/argoexec) on the real node.
+(init and wait from the executor image packed here from tools/argoexec) on the real node.
 
 What the argo_workflows role configures is read from the role, so the two cannot drift: the
 namespace (and its Pod Security level from the namespaces role), template referencing, the
@@ -17,11 +17,9 @@ from anywhere but loopback. Everything lives in the real node's state directory,
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,11 +28,11 @@ import httpx
 import yaml
 
 from tools.cluster import processes
-from tools.cluster.controlplane import ControlPlane, _wait
+from tools.cluster.controlplane import ControlPlane
 from tools.cluster.crds import module_dir
-from tools.cluster.realnode import NODE_LABEL, TOLERATION, RealNodes
+from tools.cluster.realnode import NODE_LABEL, TOLERATION, RealNodes, pause
 from tools.cluster.realnode import host as realnode_host
-from tools.cluster.toolbox import REPO_ROOT, free_port, run, tool
+from tools.cluster.toolbox import REPO_ROOT, free_port, tool
 
 ROLE = REPO_ROOT / "roles" / "argo_workflows"
 RBAC = REPO_ROOT / "argo-workflows" / "rbac"
@@ -44,25 +42,17 @@ CONTROLLER_HEALTH_PORT = 6060  # cmd/workflow-controller/main.go: http.ListenAnd
 EXECUTOR_REPOSITORY = "localhost/catalog-platform/argoexec"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")  # Debian's ca-certificates: for artifact stores over TLS
 ENDED = ("Succeeded", "Failed", "Error")  # a Workflow's final phases
-# buildah reads the repo's settings (runc, cgroupfs), as the image scripts do.
-BUILDAH_ENV = {**os.environ, "CONTAINERS_CONF": str(REPO_ROOT / "apps" / "catalog" / "image" / "containers.conf")}
 
 
-def role_settings() -> dict[str, Any]:
-    """The argo_workflows role's defaults and vars (only the plain values are used here)."""
-    settings: dict[str, Any] = {}
-    for path in (ROLE / "defaults" / "main.yml", ROLE / "vars" / "main.yml"):
-        settings.update(yaml.safe_load(path.read_text()))
-    return settings
+def role_defaults(role: Path) -> dict[str, Any]:
+    return yaml.safe_load((role / "defaults" / "main.yml").read_text())
 
 
 def pod_security(namespace: str) -> str:
-    """The Pod Security level the namespaces role gives `namespace`."""
-    defaults = yaml.safe_load((NAMESPACES_ROLE / "defaults" / "main.yml").read_text())
-    for value in defaults.values():
-        for entry in value if isinstance(value, list) else []:
-            if isinstance(entry, dict) and entry.get("name") == namespace and "pod_security" in entry:
-                return str(entry["pod_security"])
+    """The Pod Security level the namespaces role gives `namespace` (its namespaces_list)."""
+    for entry in role_defaults(NAMESPACES_ROLE)["namespaces_list"]:
+        if entry["name"] == namespace:
+            return str(entry["pod_security"])
     raise RuntimeError(f"roles/namespaces gives {namespace} no pod_security")
 
 
@@ -77,58 +67,30 @@ def workflow_rbac() -> list[dict]:
     ]
 
 
-def executor_image(registry: str) -> str:
-    """The executor image (argoexec from scratch, a CA bundle, /tmp 1777) pushed to `registry`
-    (host:port, plain HTTP); returns `registry/argoexec@sha256:…`. Built with buildah once per
-    content: the tag is the digest of the binary and the bundle, the timestamps are zero."""
+def executor_layout(directory: Path) -> Path:
+    """The executor image (argoexec from scratch, a CA bundle, /tmp 1777) as an OCI layout in
+    `directory`, packed as the node's own images are (realnode/pause.py): no image builder, and
+    the same binary and bundle give the same digest."""
     binary = tool("argoexec")
-    content = hashlib.sha256(binary.read_bytes() + CA_BUNDLE.read_bytes()).hexdigest()[:12]
-    name = f"{EXECUTOR_REPOSITORY}:{content}"
-    if run(["buildah", "inspect", "--type", "image", name], check=False, env=BUILDAH_ENV).returncode:
-        container = run(["buildah", "from", "scratch"], env=BUILDAH_ENV).stdout.strip()
-        try:
-            root = Path(run(["buildah", "mount", container], env=BUILDAH_ENV).stdout.strip())
-            for directory in ("bin", "tmp", "etc/ssl/certs"):
-                (root / directory).mkdir(parents=True)
-            (root / "tmp").chmod(0o1777)
-            shutil.copy2(binary, root / "bin" / "argoexec")
-            shutil.copy2(CA_BUNDLE, root / "etc/ssl/certs" / CA_BUNDLE.name)
-            run(["buildah", "umount", container], env=BUILDAH_ENV)
-            run(["buildah", "config", "--entrypoint", '["argoexec"]', "--env", "PATH=/bin", container], env=BUILDAH_ENV)
-            run(
-                ["buildah", "commit", "--quiet", "--format", "oci", "--timestamp", "0", container, name],
-                env=BUILDAH_ENV,
-            )
-        finally:
-            run(["buildah", "rm", container], check=False, env=BUILDAH_ENV)
-    with tempfile.TemporaryDirectory() as scratch:
-        digest_file = Path(scratch) / "digest"
-        target = f"{registry}/argoexec:{content}"
-        run(
-            [
-                "buildah",
-                "push",
-                "--quiet",
-                "--tls-verify=false",
-                "--digestfile",
-                str(digest_file),
-                name,
-                f"docker://{target}",
-            ],
-            env=BUILDAH_ENV,
-        )
-        return f"{registry}/argoexec@{digest_file.read_text().strip()}"
+    files = {
+        "bin/argoexec": (binary.read_bytes(), 0o755),
+        f"etc/ssl/certs/{CA_BUNDLE.name}": (CA_BUNDLE.read_bytes(), 0o644),
+    }
+    config = {"Entrypoint": ["argoexec"], "Env": ["PATH=/bin"]}
+    pause.write_layout(directory, pause.image_name(binary, EXECUTOR_REPOSITORY), files, config, {"tmp": 0o1777})
+    return directory
 
 
 class ArgoWorkflows:
-    """The controller and `argo server` for `nodes`' plane; pods pull the executor from `registry`."""
+    """The controller and `argo server` for `nodes`' plane; Workflow pods pull `executor_image`
+    (`executor_layout` pushed to a registry the node trusts, by digest)."""
 
-    def __init__(self, nodes: RealNodes, registry: str) -> None:
+    def __init__(self, nodes: RealNodes, executor_image: str) -> None:
         assert nodes.plane is not None
         self.nodes = nodes
         self.plane: ControlPlane = nodes.plane
-        self.registry = registry
-        self.settings = role_settings()
+        self.executor_image = executor_image
+        self.settings = role_defaults(ROLE)
         self.namespace: str = self.settings["argo_workflows_namespace"]
         self.state_dir = nodes.state_dir / "argo-workflows"
         self.group = processes.ProcessGroup(self.state_dir, detached=False)
@@ -137,7 +99,6 @@ class ArgoWorkflows:
         self.server = f"http://127.0.0.1:{self.server_port}"
         # Named in both command lines: the real node's teardown finds them by its state directory.
         self.kubeconfig = self.state_dir / "admin.kubeconfig"
-        self.executor_image = ""
         self.startup_seconds: dict[str, float] = {}
 
     @property
@@ -155,28 +116,20 @@ class ArgoWorkflows:
         began = time.monotonic()
         self.state_dir.mkdir()
         try:
-            self.executor_image = executor_image(self.registry)
-            self.startup_seconds["executor image"] = round(time.monotonic() - began, 1)
             self.plane.apply([self._namespace(), self._configmap()])
             # The documents of the pipelines' own namespace (promote's reads live in the environments').
-            self.plane.apply(
-                [
-                    {**d, "metadata": {**d["metadata"], "namespace": self.namespace}}
-                    for d in workflow_rbac()
-                    if "namespace" not in d["metadata"]
-                ]
-            )
+            self.apply([d for d in workflow_rbac() if "namespace" not in d["metadata"]])
             self._guard_ports()
             shutil.copy(self.plane.kubeconfig, self.kubeconfig)
             self.group.start("workflow-controller", self._controller_args(self.kubeconfig), self._env())
             self.group.start("argo-server", self._server_args(self.kubeconfig), self._env())
-            _wait(
+            self.group.wait(
                 "workflow-controller",
                 lambda: "Starting Workflow Controller" in self.log("workflow-controller"),
                 60,
-                self,
+                owner="Argo Workflows",
             )
-            _wait("argo server", self._server_answers, 60, self)
+            self.group.wait("argo server", self._server_answers, 60, owner="Argo Workflows")
         except BaseException:
             self.stop()
             raise
@@ -192,6 +145,10 @@ class ArgoWorkflows:
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
     # -- the API a test uses --------------------------------------------------------------------
+    def apply(self, documents: list[dict]) -> None:
+        """Apply `documents` in the Workflows' namespace."""
+        self.plane.apply([{**d, "metadata": {**d["metadata"], "namespace": self.namespace}} for d in documents])
+
     def token(self, service_account: str) -> str:
         """A short-lived token of `service_account` (the TokenRequest API, as `argo` docs it)."""
         return self.plane.kubectl("create", "token", service_account, "-n", self.namespace).stdout.strip()

@@ -13,7 +13,6 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Protocol
 
 import yaml
 
@@ -27,13 +26,7 @@ KUBECONFIG = TOOLS_DIR / "kubeconfig"
 NODE_COUNT = 2
 
 
-class Supervisor(Protocol):
-    """What `wait` needs of its caller: the processes it started (their logs in its state dir)."""
-
-    group: processes.ProcessGroup
-
-
-def _wait(what: str, check, timeout: float, plane: Supervisor, interval: float = 0.2) -> None:
+def _wait(what: str, check, timeout: float, plane: ControlPlane, interval: float = 0.2) -> None:
     """ProcessGroup.wait, with a check that may fail while a component comes up (refused
     connections, kubectl errors, half-written answers) counting as not ready yet."""
 

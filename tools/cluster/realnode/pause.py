@@ -2,7 +2,8 @@
 metrics-server's. One uncompressed layer holding the binary, written as an OCI archive that
 `ctr images import` reads. No registry and no image builder; the name carries the binary's
 digest, so a rebuilt binary is a new image. `write_image` packs any such single-layer image (the
-storage provisioner's helper, storage.py)."""
+storage provisioner's helper, storage.py); `write_layout` writes one as an OCI layout directory,
+for a registry (Argo Workflows' executor, tools/cluster/argo_workflows.py)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,15 @@ def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _tar(files: dict[str, tuple[bytes, int]], links: dict[str, str] | None = None) -> bytes:
+def _tar(
+    files: dict[str, tuple[bytes, int]], links: dict[str, str] | None = None, directories: dict[str, int] | None = None
+) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, mode in (directories or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, mode, 0
+            tar.addfile(info)
         for name, (data, mode) in files.items():
             info = tarfile.TarInfo(name)
             info.size, info.mode, info.mtime = len(data), mode, 0
@@ -55,7 +62,28 @@ def write_image(
 ) -> None:
     """Write image `name` to `archive`: one layer of `files` (path: (content, mode)) and symbolic
     `links` (path: target), with the image `config` (Entrypoint, User, Env)."""
-    layer = _tar(files, links)
+    archive.write_bytes(_tar(_layout(name, files, config, links)))
+
+
+def write_layout(
+    directory: Path, name: str, files: dict[str, tuple[bytes, int]], config: dict, directories: dict[str, int]
+) -> None:
+    """Write image `name` as an OCI layout into `directory`: one layer of `files` (path: (content,
+    mode)) and `directories` (path: mode), with the image `config`."""
+    for path, (data, _) in _layout(name, files, config, directories=directories).items():
+        (directory / path).parent.mkdir(parents=True, exist_ok=True)
+        (directory / path).write_bytes(data)
+
+
+def _layout(
+    name: str,
+    files: dict[str, tuple[bytes, int]],
+    config: dict,
+    links: dict[str, str] | None = None,
+    directories: dict[str, int] | None = None,
+) -> dict[str, tuple[bytes, int]]:
+    """The files of an OCI layout (path: (content, mode)) holding image `name` of one layer."""
+    layer = _tar(files, links, directories)
     config_blob = json.dumps(
         {
             "architecture": "amd64",
@@ -93,4 +121,4 @@ def write_image(
     }
     for blob in (layer, config_blob, manifest):
         entries[f"blobs/sha256/{_digest(blob).split(':')[1]}"] = (blob, 0o644)
-    archive.write_bytes(_tar(entries))
+    return entries
