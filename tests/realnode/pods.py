@@ -11,6 +11,7 @@ import time
 from tests.support.process_tier import wait_until
 from tools.cluster.controlplane import ControlPlane
 from tools.cluster.realnode import on_real_node
+from tools.cluster.realnode.storage import helper_image_name
 
 HTTP_PORT = 8080
 SERVICE_PORT = 80  # the port of `service`
@@ -45,6 +46,35 @@ def service(name: str, namespace: str) -> dict:
 
 def get(plane: ControlPlane, kind: str, name: str, namespace: str) -> dict:
     return json.loads(plane.kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout)
+
+
+def shell_pod(name: str, namespace: str, claim_name: str, script: str, *, real: bool = True) -> dict:
+    """A pod that runs `script` in busybox (the helper image the node already holds) and exits."""
+    container = {
+        "name": "sh",
+        "image": helper_image_name(),
+        "imagePullPolicy": "Never",
+        "command": ["sh", "-c", script],
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+    }
+    spec = {
+        "containers": [container],
+        "restartPolicy": "Never",
+        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim_name}}],
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": on_real_node(spec) if real else spec,
+    }
+
+
+def bound_volume(plane: ControlPlane, name: str, namespace: str) -> dict | None:
+    found = get(plane, "pvc", name, namespace)
+    if found["status"].get("phase") != "Bound":
+        return None
+    return get(plane, "pv", found["spec"]["volumeName"], "")
 
 
 def wait_ready(plane: ControlPlane, name: str, namespace: str, timeout: float = 120) -> dict:

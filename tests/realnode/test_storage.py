@@ -13,10 +13,9 @@ import pytest
 
 from tests.support.process_tier import wait_until
 from tools.cluster.controlplane import ControlPlane
-from tools.cluster.realnode import RealNodes, on_real_node
-from tools.cluster.realnode.storage import helper_image_name
+from tools.cluster.realnode import RealNodes
 
-from .pods import get
+from .pods import bound_volume, get, shell_pod
 
 pytestmark = pytest.mark.realnode
 
@@ -31,39 +30,10 @@ def claim(name: str, namespace: str) -> dict:
     }
 
 
-def shell_pod(name: str, namespace: str, claim_name: str, script: str, *, real: bool = True) -> dict:
-    """A pod that runs `script` in busybox (the helper image the node already holds) and exits."""
-    container = {
-        "name": "sh",
-        "image": helper_image_name(),
-        "imagePullPolicy": "Never",
-        "command": ["sh", "-c", script],
-        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-    }
-    spec = {
-        "containers": [container],
-        "restartPolicy": "Never",
-        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim_name}}],
-    }
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": on_real_node(spec) if real else spec,
-    }
-
-
 def succeeded(plane: ControlPlane, name: str, namespace: str) -> bool:
     phase = get(plane, "pod", name, namespace)["status"].get("phase")
     assert phase != "Failed", plane.kubectl("logs", name, "-n", namespace, check=False).stdout
     return phase == "Succeeded"
-
-
-def bound_volume(plane: ControlPlane, name: str, namespace: str) -> dict | None:
-    found = get(plane, "pvc", name, namespace)
-    if found["status"].get("phase") != "Bound":
-        return None
-    return get(plane, "pv", found["spec"]["volumeName"], "")
 
 
 def test_the_default_storage_class_is_the_provisioners_and_waits_for_the_pod(real_cluster: RealNodes):
