@@ -101,6 +101,25 @@ def barrier_git(directory: Path) -> Path:
     return bindir
 
 
+def crane_resolving(directory: Path, name: str) -> Path:
+    """A `crane` for PATH that runs the real one where `name` resolves to 127.0.0.1: in a mount
+    namespace of its own, over a copy of /etc/hosts with that line added (root only; the mount
+    goes with the process). A registry on loopback is then reached by a name crane does not treat
+    as loopback, as the platform's registry is (host.docker.internal)."""
+    bindir = directory / "resolving"
+    bindir.mkdir()
+    hosts = directory / "hosts"
+    hosts.write_text(Path("/etc/hosts").read_text() + f"127.0.0.1 {name}\n")
+    script = bindir / "crane"
+    script.write_text(
+        "#!/bin/sh\n"
+        "exec unshare --mount --propagation private "
+        f"""sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "{hosts}" "{TOOLS_BIN / "crane"}" "$@"\n"""
+    )
+    script.chmod(0o755)
+    return bindir
+
+
 def race(commands: list[list[str]], home: Path, scratch: Path) -> list[tuple[int, str, str]]:
     """Two steps started at once, their pushes held until both are ready; (exit code, stdout,
     stderr) of each."""

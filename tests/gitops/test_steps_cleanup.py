@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.gitops.steps_cli import SeededRemote, steps
+from tests.gitops.steps_cli import SeededRemote, assert_refused, crane_resolving, steps
 from tests.support.registry import LocalRegistry, cosign_attest, cosign_sign, crane, push_tiny_image
+from tests.support.tiers import skip_or_fail
 
 pytestmark = pytest.mark.gitops
+
+# A registry name crane takes for neither loopback nor a private address, as host.docker.internal.
+REGISTRY_NAME = "registry.platform.test"
 
 
 @dataclass
@@ -84,10 +89,10 @@ def _signs(tag: str, digests: set[str]) -> bool:
     return any(tag in signature_tags(digest, "sig", "att") for digest in digests)
 
 
-def cleanup(registry: LocalRegistry, remote: SeededRemote, home: Path, *extra: str):
+def cleanup(registry: LocalRegistry | str, remote: SeededRemote, home: Path, *extra: str, path_first=None):
     return steps(
-        "cleanup", "--registry", registry.host, "--repository", "catalog", "--remote", remote.url,
-        "--keep-semver", "2", "--keep-days", "7", *extra, home=home,
+        "cleanup", "--registry", registry if isinstance(registry, str) else registry.host, "--repository", "catalog",
+        "--remote", remote.url, "--keep-semver", "2", "--keep-days", "7", *extra, home=home, path_first=path_first,
     )  # fmt: skip
 
 
@@ -129,3 +134,30 @@ def test_cleanup_dry_run_deletes_nothing(
     assert printed(done.stdout, "keep") == scene.kept
     assert printed(done.stdout, "delete") == set()
     assert scene.deleted <= printed(done.stdout, "would delete")
+
+
+@pytest.mark.parametrize(
+    ("flags", "code"),
+    [pytest.param([], 1, id="refused-without-plain-http"), pytest.param(["--plain-http"], 0, id="plain-http")],
+)
+def test_cleanup_reaches_a_plain_http_registry_by_name_with_plain_http(
+    local_registry: LocalRegistry, seeded_remote: SeededRemote, steps_home: Path, tmp_path: Path, flags, code
+) -> None:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        skip_or_fail("naming the registry needs root and unshare (util-linux) for a mount namespace")
+    digest = push_tiny_image(f"{local_registry.host}/catalog:1.0.0", datetime.now(UTC), tmp_path)
+    named = f"{REGISTRY_NAME}:{local_registry.host.rsplit(':', 1)[1]}"
+
+    done = cleanup(named, seeded_remote, steps_home, *flags, path_first=crane_resolving(tmp_path, REGISTRY_NAME))
+
+    if code:
+        assert_refused(done, 1, f"cannot list the tags of {named}/catalog: ")
+        assert done.stderr.endswith("server gave HTTP response to HTTPS client; the registry answers plain HTTP: "
+                                    "give --plain-http\n")  # fmt: skip
+    else:
+        assert done.returncode == 0, done.stderr
+        assert f"keep {digest} [1.0.0]: semver 1.0.0 is among the 2 newest" in done.stdout.splitlines()
+        pinned = {seeded_remote.pin(env)["digest"] for env in ("dev", "staging", "prod")}
+        assert printed(done.stdout, "keep") == {digest, *pinned}
+        assert printed(done.stdout, "delete") == set()
+    assert registry_now(local_registry) == {"1.0.0": digest}

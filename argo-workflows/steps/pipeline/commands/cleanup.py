@@ -18,6 +18,11 @@ def register(subparsers) -> None:
         "cleanup", help="delete images no environment needs, with their signatures", description=__doc__
     )
     parser.add_argument("--registry", required=True, type=arguments.registry, help="HOST[:PORT]")
+    parser.add_argument(
+        "--plain-http",
+        action="store_true",
+        help="the registry answers plain HTTP under a name that is not loopback (also skips certificate checks)",
+    )
     parser.add_argument("--repository", required=True, type=arguments.repository, help="e.g. catalog")
     arguments.add_remote(parser)
     parser.add_argument("--keep-semver", required=True, type=arguments.count, help="how many newest X.Y.Z tags to keep")
@@ -45,7 +50,7 @@ def referenced_digests(repo: Checkout) -> dict[str, list[str]]:
 
 
 def main(args: argparse.Namespace) -> int:
-    registry = Registry(args.registry, args.repository)
+    registry = Registry(args.registry, args.repository, plain_http=args.plain_http)
     with checkout(args.remote, args.branch) as repo:
         referenced = referenced_digests(repo)
     tags: dict[str, str] = {}
