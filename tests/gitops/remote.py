@@ -1,5 +1,6 @@
 """The git side of the loop: a bare repository served as file:// (cloned from this repo, its
-checked-out commit as `main`) and a work clone an operator or a pipeline commits from."""
+checked-out commit as `main`) and a work clone where a test plays the operator: commits, merges
+(the pipeline's commands clone the remote themselves)."""
 
 from __future__ import annotations
 
@@ -84,18 +85,12 @@ class Remote(BareRemote):
     def read(self, path: str) -> str:
         return (self.work / path).read_text()
 
-    def commit(self, message: str, files: dict[str, str], branch: str = BRANCH) -> str:
-        """Write `files` (path -> text), commit them and push to `branch`; the pushed SHA."""
+    def commit(self, message: str, files: dict[str, str]) -> str:
+        """Write `files` (path -> text), commit them and push to the main branch; the pushed SHA."""
         for path, text in files.items():
             (self.work / path).write_text(text)
         self.git("add", *files)
         self.git("commit", "--quiet", "-m", message)
-        self.git("push", "--quiet", "origin", f"HEAD:{branch}")
-        return self.git("rev-parse", "HEAD")
-
-    def revert(self, commit: str) -> str:
-        """`git revert` of `commit` on the main branch, pushed: the revert commit's SHA."""
-        self.git("revert", "--no-edit", commit)
         self.git("push", "--quiet", "origin", f"HEAD:{BRANCH}")
         return self.git("rev-parse", "HEAD")
 
@@ -104,24 +99,3 @@ def with_header(text: str, data: dict) -> str:
     """`data` as YAML under the leading comment lines of `text` (the file's header is kept)."""
     header = takewhile(lambda line: line.startswith("#"), text.splitlines())
     return "".join(f"{line}\n" for line in header) + yaml.safe_dump(data, sort_keys=False)
-
-
-def pin(remote: Remote, environment: str, image: str, tag: str, source_commit: str) -> str:
-    """Commit environments/<environment>/image.yaml pinning `image` (`repository@digest`) and push:
-    what the pin step does after verifying the signature. Returns the pushed SHA."""
-    path = f"environments/{environment}/image.yaml"
-    repository, digest = image.split("@")
-    pinned = {"image": {"repository": repository, "digest": digest, "tag": tag, "sourceCommit": source_commit}}
-    return remote.commit(f"pin {environment} to {digest}", {path: with_header(remote.read(path), pinned)})
-
-
-def promotion_branch(remote: Remote, source: str, target: str) -> str:
-    """Push `promote/<target>/<digest12>`: the main branch with environments/<source>/image.yaml
-    copied into environments/<target>/image.yaml. Returns the branch name."""
-    text = remote.read(f"environments/{source}/image.yaml")
-    digest = yaml.safe_load(text)["image"]["digest"]
-    branch = f"promote/{target}/{digest.split(':')[1][:12]}"
-    remote.git("checkout", "--quiet", "-b", branch, BRANCH)
-    remote.commit(f"promote {target} to {digest}", {f"environments/{target}/image.yaml": text}, branch=branch)
-    remote.git("checkout", "--quiet", BRANCH)
-    return branch

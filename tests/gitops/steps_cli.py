@@ -32,26 +32,30 @@ def python_ready() -> str | None:
     return None
 
 
-def steps_env(home: Path, path_first: Path | None = None) -> dict[str, str]:
+def steps_env(home: Path, path_first: Path | None = None, kubeconfig: Path | None = None) -> dict[str, str]:
     """The pod's environment, nearly: HOME of its own (no git or cosign config of this machine), the
-    pinned tools on PATH (`path_first` before them), the kubeconfig the tests point at."""
+    pinned tools on PATH (`path_first` before them), `kubeconfig` or else the one the tests point at."""
     path = [str(TOOLS_BIN), "/usr/bin", "/bin"]
     if path_first is not None:
         path.insert(0, str(path_first))
     env = {"PATH": os.pathsep.join(path), "HOME": str(home), "PYTHONPATH": str(STEPS), "GIT_CONFIG_NOSYSTEM": "1"}
-    if "KUBECONFIG" in os.environ:
+    if kubeconfig is not None:
+        env["KUBECONFIG"] = str(kubeconfig)
+    elif "KUBECONFIG" in os.environ:
         env["KUBECONFIG"] = os.environ["KUBECONFIG"]
     return env
 
 
-def steps(*args: str, home: Path, path_first: Path | None = None) -> subprocess.CompletedProcess[str]:
+def steps(
+    *args: str, home: Path, path_first: Path | None = None, kubeconfig: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `python3 -m pipeline ARGS` to completion; the caller asserts on its exit code and output."""
     return subprocess.run(
         [PYTHON, "-m", "pipeline", *args],
         capture_output=True,
         text=True,
         check=False,
-        env=steps_env(home, path_first),
+        env=steps_env(home, path_first, kubeconfig),
         timeout=300,
     )
 

@@ -3,7 +3,10 @@ node: bootstrap/argocd's ApplicationSet reads a bare git remote cloned from this
 each environment runs what its folder pins. The tests are the loop's steps, in order, on one
 remote and one Argo CD (each step starts from the state the previous one left):
 operator commit → ApplicationSet → pin dev → merge a promotion to staging → prod through
-argocd-server's sync API → revert dev's pin → selfHeal. Each step prints its latency."""
+argocd-server's sync API → revert dev's pin → selfHeal. Pin, promotion branch and revert are the
+pipeline's own commands (`python3 -m pipeline pin|promote|rollback`, as its pods run them): the pin
+verifies a real cosign signature, the promotion reads the source environment's Deployment on the
+real node. Each step prints its latency."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import yaml
@@ -21,12 +25,14 @@ from tests.realnode.environments import RESTRICTED, placement_values, rendered_f
 from tests.realnode.pods import get
 from tests.realnode.sync import explain, presync_hooks
 from tests.support.process_tier import wait_until
+from tests.support.registry import cosign_sign
 from tests.support.tiers import skip_or_fail
 from tools.cluster import argocd
 from tools.cluster.controlplane import ControlPlane
 from tools.cluster.realnode import RealNodes, label_selector
 
-from .remote import Remote, pin, promotion_branch, with_header
+from .remote import Remote, with_header
+from .steps_cli import python_ready, steps
 
 pytestmark = pytest.mark.gitops
 
@@ -44,13 +50,21 @@ class Loop:
     cd: argocd.ArgoCD
     remote: Remote
     first: str  # the image every environment pins at first (`repository@digest`)
-    second: str  # the next build
+    second: str  # the next build, signed with the platform's key
+    public_key: Path  # the platform's cosign key, as the pin step verifies with it
+    home: Path  # the steps' HOME
     latencies: dict[str, float] = field(default_factory=dict)
     commits: dict[str, str] = field(default_factory=dict)
 
     def timed(self, step: str, started: float) -> None:
         self.latencies[step] = round(time.monotonic() - started, 1)
         print(f"\n{step}: {self.latencies[step]} s")
+
+    def pipeline(self, *args: str) -> str:
+        """`python3 -m pipeline ARGS` against this loop's remote and cluster: what it printed."""
+        done = steps(*args, "--remote", self.remote.url, home=self.home, kubeconfig=self.plane.kubeconfig)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
 
     def application(self, environment: str) -> dict:
         app = self.cd.application(f"catalog-{environment}")
@@ -74,9 +88,9 @@ def _operator_files(remote: Remote, image: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def loop(
-    real_cluster: RealNodes, node_image: str, second_image: str, postgresql_image: str, tmp_path_factory
+    real_cluster: RealNodes, node_image: str, second_image: str, postgresql_image: str, cosign_keys, tmp_path_factory
 ) -> Iterator[Loop]:
-    unmet = argocd.unmet_prerequisites()
+    unmet = [*argocd.unmet_prerequisites(), *filter(None, [python_ready()])]
     if unmet:
         skip_or_fail(f"gitops tier needs {'; '.join(unmet)}")
     plane = real_cluster.plane
@@ -105,7 +119,10 @@ def loop(
         started = time.monotonic()
         cd.start()
         print(f"\nArgo CD up in {time.monotonic() - started:.1f} s")
-        result = Loop(plane, real_cluster.nodes[0].name, cd, remote, node_image, second_image)
+        private_key, public_key = cosign_keys
+        cosign_sign(second_image, private_key)
+        home = tmp_path_factory.mktemp("steps-home")
+        result = Loop(plane, real_cluster.nodes[0].name, cd, remote, node_image, second_image, public_key, home)
         result.commits["operator"] = commit
         yield result
         print(f"\nlatencies: {json.dumps(result.latencies)}")
@@ -194,7 +211,7 @@ def history(app: dict) -> list[str]:
 
 
 def image_pin(loop: Loop, environment: str) -> str:
-    pinned = yaml.safe_load(loop.remote.read(f"environments/{environment}/image.yaml"))["image"]
+    pinned = yaml.safe_load(loop.remote.bare_git("show", f"main:environments/{environment}/image.yaml"))["image"]
     return f"{pinned['repository']}@{pinned['digest']}"
 
 
@@ -238,8 +255,13 @@ def test_dev_and_staging_sync_the_operators_commit_by_themselves_and_prod_waits(
 
 
 def test_a_pushed_pin_runs_on_dev_at_that_revision(loop: Loop):
+    source = loop.remote.head()
     started = time.monotonic()
-    commit = pin(loop.remote, "dev", loop.second, loop.remote.head()[:12], loop.remote.head())
+    commit = loop.pipeline(
+        "pin", "--env", "dev", "--image", loop.second, "--tag", source[:12], "--source-commit", source,
+        "--public-key", str(loop.public_key),
+    )  # fmt: skip
+    assert commit == loop.remote.head()
     loop.commits["pin"] = commit
     app = deployed(loop, "dev", commit, loop.second, "pin pushed", started)
 
@@ -249,7 +271,7 @@ def test_a_pushed_pin_runs_on_dev_at_that_revision(loop: Loop):
 
 
 def test_a_merged_promotion_runs_on_staging_and_prod_stays_out_of_sync(loop: Loop):
-    branch = promotion_branch(loop.remote, "dev", "staging")
+    branch = loop.pipeline("promote", "--from", "dev", "--to", "staging")
     assert branch == f"promote/staging/{loop.second.split(':')[-1][:12]}"
     started = time.monotonic()
     merge = loop.remote.merge(branch)
@@ -263,7 +285,7 @@ def test_a_merged_promotion_runs_on_staging_and_prod_stays_out_of_sync(loop: Loo
 
 
 def test_prod_syncs_through_argocd_servers_sync_api(loop: Loop):
-    merge = loop.remote.merge(promotion_branch(loop.remote, "staging", "prod"))
+    merge = loop.remote.merge(loop.pipeline("promote", "--from", "staging", "--to", "prod"))
     # The controller has seen the merge (its revision) and still does not sync prod by itself.
     wait_until(
         lambda: loop.application("prod")["status"]["sync"].get("revision") == merge,
@@ -299,7 +321,11 @@ def test_prod_syncs_through_argocd_servers_sync_api(loop: Loop):
 
 def test_reverting_the_pin_runs_the_previous_digest_on_dev(loop: Loop):
     started = time.monotonic()
-    revert = loop.remote.revert(loop.commits["pin"])
+    revert = loop.pipeline("rollback", "--env", "dev")
+    assert revert == loop.remote.head()
+    assert loop.remote.bare_git("log", "-1", "--format=%B", revert).endswith(
+        f"This reverts commit {loop.commits['pin']}."
+    )
     app = deployed(loop, "dev", revert, loop.first, "revert pushed", started)
 
     assert image_pin(loop, "dev") == loop.first
