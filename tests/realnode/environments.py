@@ -100,11 +100,16 @@ class Installed:
 
 
 def install(
-    plane: ControlPlane, environment: str, image: str, namespace: str, postgresql_image: Callable[[], str]
+    plane: ControlPlane,
+    environment: str,
+    image: str,
+    namespace: str,
+    postgresql_image: Callable[[], str],
+    **overrides,
 ) -> Installed:
     """`environment` synced into `namespace` (made beforehand) and settled; `postgresql_image()`
-    is asked for only where the environment uses PostgreSQL."""
-    rendered = rendered_for(environment, image, namespace)
+    is asked for only where the environment uses PostgreSQL. `overrides` go on top of its values."""
+    rendered = rendered_for(environment, image, namespace, **overrides)
     db = None
     if "DATABASE_URL" not in rendered.one("ConfigMap")["data"]:  # it comes from the Secret: PostgreSQL
         db = database.start(plane, namespace, postgresql_image())

@@ -1,9 +1,12 @@
 """The chart's NetworkPolicies enforced on the real node (kube-router's policy controller, see
-RealNodes.enforce_network_policies): the dev render installed as in test_workloads, with the
-namespaces its peers name (nginx-ingress, monitoring, kube-system, tracing) mapped to this test's
-own, and every flow tried from inside a pod: the ones the policies name connect, the rest are
-refused. Each peer serves its ports from the catalog image's python, and the host (always let
-through to its own pods) reaches each one first, so a refusal is the policy's, not a dead peer."""
+RealNodes.enforce_network_policies): dev (SQLite) and staging (PostgreSQL) installed as their
+Applications render them, with the namespaces their peers name (nginx-ingress, monitoring,
+kube-system, tracing) mapped to this test's own, and every flow tried from inside a pod: the ones
+the policies name connect, the rest are refused. Each peer serves its ports from the catalog
+image's python (staging's database is its real PostgreSQL, which its migration Job and its API
+reach through the policies while they are enforced), and the host (always let through to its own
+pods) reaches each one first, so a refusal is the policy's, not a dead peer. Prod renders the
+same policies as staging, which a test asserts instead of installing it a third time."""
 
 from __future__ import annotations
 
@@ -18,11 +21,11 @@ import pytest
 import yaml
 
 from tests.support import render
-from tools.cluster.realnode import RealNodes, host, label_selector, on_real_node
+from tools.cluster.realnode import RealNodes, host, on_real_node
 
-from .environments import rendered_for
+from . import database
+from .environments import install, rendered_for
 from .pods import get
-from .sync import sync
 
 pytestmark = pytest.mark.realnode
 
@@ -82,38 +85,46 @@ PEERS = {
     "otlp": Peer("tracing", {"app": "jaeger-collector"}, ("tcp:4318", f"tcp:{PEER_PORT}")),
     "stranger": Peer("other", {"app": "stranger"}),
     "neighbour": Peer("app", {"app": "neighbour"}),
-    # dev keeps its data in SQLite: no egress rule names a database, so this one stays shut.
-    "postgresql": Peer("app", {"app.kubernetes.io/name": "postgresql"}, ("tcp:5432",)),
+    # dev keeps its data in SQLite: no egress rule names a database, so this one stays shut; on
+    # staging the environment's own PostgreSQL (tests/realnode/database.py) takes its place.
+    "postgresql": Peer("app", database.LABELS, (f"tcp:{database.PORT}",)),
+    # Labelled as the database peer, but in a namespace the rule does not name.
+    "postgresql-elsewhere": Peer("other", database.LABELS, (f"tcp:{database.PORT}",)),
     "helm-test": Peer("app", {}),  # labelled as the chart's test pod (the -test policy's selector)
 }
 
+ENVIRONMENTS = ("dev", "staging")
+EVERY, NONE = frozenset(ENVIRONMENTS), frozenset[str]()
+
 # Ports as numbers, or as the chart defines them: "http" (the API container's port, which the
-# policies name) and "service" (the Service's port).
+# policies name) and "service" (the Service's port). The last field: where the flow is open.
 FLOWS = [
     # ingress to the API: the ingress controller's namespace, Prometheus, the chart's test pod
-    pytest.param("ingress-controller", "api", "tcp", "http", True, id="ingress-controller-to-api"),
-    pytest.param("prometheus", "api", "tcp", "http", True, id="prometheus-to-api"),
-    pytest.param("helm-test", "api", "tcp", "http", True, id="helm-test-pod-to-api"),
-    pytest.param("grafana", "api", "tcp", "http", False, id="other-pod-in-monitoring-to-api"),
-    pytest.param("stranger", "api", "tcp", "http", False, id="other-namespace-to-api"),
-    pytest.param("stranger", "api-service", "tcp", "service", False, id="other-namespace-to-api-service"),
-    pytest.param("neighbour", "api", "tcp", "http", False, id="same-namespace-unlabelled-to-api"),
-    # egress from the API: DNS and OTLP on their ports, nothing else
-    pytest.param("api", "dns", "udp", 53, True, id="api-to-dns-udp"),
-    pytest.param("api", "dns", "tcp", 53, True, id="api-to-dns-tcp"),
-    pytest.param("api", "otlp", "tcp", 4318, True, id="api-to-otlp"),
-    pytest.param("api", "dns", "tcp", PEER_PORT, False, id="api-to-dns-pod-other-port"),
-    pytest.param("api", "otlp", "tcp", PEER_PORT, False, id="api-to-otlp-pod-other-port"),
-    pytest.param("api", "stranger", "tcp", PEER_PORT, False, id="api-to-other-namespace"),
-    pytest.param("api", "neighbour", "tcp", PEER_PORT, False, id="api-to-same-namespace"),
-    pytest.param("api", "postgresql", "tcp", 5432, False, id="api-to-postgresql-on-sqlite"),
+    pytest.param("ingress-controller", "api", "tcp", "http", EVERY, id="ingress-controller-to-api"),
+    pytest.param("prometheus", "api", "tcp", "http", EVERY, id="prometheus-to-api"),
+    pytest.param("helm-test", "api", "tcp", "http", EVERY, id="helm-test-pod-to-api"),
+    pytest.param("grafana", "api", "tcp", "http", NONE, id="other-pod-in-monitoring-to-api"),
+    pytest.param("stranger", "api", "tcp", "http", NONE, id="other-namespace-to-api"),
+    pytest.param("stranger", "api-service", "tcp", "service", NONE, id="other-namespace-to-api-service"),
+    pytest.param("neighbour", "api", "tcp", "http", NONE, id="same-namespace-unlabelled-to-api"),
+    # egress from the API: DNS and OTLP on their ports, the database where there is one, nothing else
+    pytest.param("api", "dns", "udp", 53, EVERY, id="api-to-dns-udp"),
+    pytest.param("api", "dns", "tcp", 53, EVERY, id="api-to-dns-tcp"),
+    pytest.param("api", "otlp", "tcp", 4318, EVERY, id="api-to-otlp"),
+    pytest.param("api", "dns", "tcp", PEER_PORT, NONE, id="api-to-dns-pod-other-port"),
+    pytest.param("api", "otlp", "tcp", PEER_PORT, NONE, id="api-to-otlp-pod-other-port"),
+    pytest.param("api", "stranger", "tcp", PEER_PORT, NONE, id="api-to-other-namespace"),
+    pytest.param("api", "neighbour", "tcp", PEER_PORT, NONE, id="api-to-same-namespace"),
+    pytest.param("api", "postgresql", "tcp", database.PORT, frozenset({"staging"}), id="api-to-postgresql"),
+    pytest.param("api", "postgresql-elsewhere", "tcp", database.PORT, NONE, id="api-to-postgresql-elsewhere"),
     # the test pod: DNS and the API only
-    pytest.param("helm-test", "stranger", "tcp", PEER_PORT, False, id="helm-test-pod-to-other-namespace"),
+    pytest.param("helm-test", "stranger", "tcp", PEER_PORT, NONE, id="helm-test-pod-to-other-namespace"),
 ]
 
 
 @dataclass
 class Installed:
+    environment: str
     namespaces: dict[str, str]  # role -> namespace
     addresses: dict[str, str]  # pod or "api-service" -> IP
     ports: dict[str, int]  # "http", "service"
@@ -131,42 +142,63 @@ def enforced(real_cluster: RealNodes) -> Iterator[RealNodes]:
     assert host.ipsets_named(host.ENFORCER_IPSET_PREFIXES) == []
 
 
-@pytest.fixture(scope="module")
-def installed(enforced: RealNodes, real_namespace, node_image: str) -> Installed:
+@pytest.fixture(scope="module", params=ENVIRONMENTS)
+def installed(
+    request: pytest.FixtureRequest, enforced: RealNodes, real_namespace, node_image: str
+) -> Iterator[Installed]:
     plane = enforced.plane
     assert plane is not None
+    environment = request.param
     namespaces = {role: real_namespace() for role in (*CHART_NAMESPACES, "app", "other")}
-    rendered = rendered_for("dev", node_image, namespaces["app"], networkPolicy=_peers_in(namespaces))
+    rendered = rendered_for(environment, node_image, namespaces["app"], networkPolicy=_peers_in(namespaces))
+    own_database = "DATABASE_URL" not in rendered.one("ConfigMap")["data"]
     test_labels = rendered.one("NetworkPolicy", "catalog-test")["spec"]["podSelector"]["matchLabels"]
-    peers = {name: _peer_pod(name, peer, namespaces, node_image, test_labels) for name, peer in PEERS.items()}
+    peers = {
+        name: _peer_pod(name, peer, namespaces, node_image, test_labels)
+        for name, peer in PEERS.items()
+        if not (name == "postgresql" and own_database)
+    }
     plane.apply(list(peers.values()))
-    sync(plane, rendered.documents, namespaces["app"])
+    # As Argo CD would sync it, with the policies enforced from the start: the migration Job and
+    # the API reach staging's PostgreSQL only through them.
+    app = install(
+        plane, environment, node_image, namespaces["app"], lambda: request.getfixturevalue("postgresql_image"),
+        networkPolicy=_peers_in(namespaces),
+    )  # fmt: skip
     for name, pod in peers.items():
         plane.kubectl("wait", "-n", pod["metadata"]["namespace"], f"pod/{name}", "--for=condition=Ready",
                       "--timeout=120s")  # fmt: skip
-    selector = label_selector(rendered.one("Deployment")["spec"]["selector"]["matchLabels"])
-    (api,) = json.loads(plane.kubectl("get", "pods", "-n", namespaces["app"], "-l", selector, "-o", "json").stdout)[
-        "items"
-    ]
+    api_pods = app.pods()
+    api = api_pods[0]
     addresses = {name: get(plane, "pod", name, pod["metadata"]["namespace"])["status"]["podIP"]
                  for name, pod in peers.items()}  # fmt: skip
+    if own_database:
+        addresses["postgresql"] = get(plane, "pod", "postgresql", namespaces["app"])["status"]["podIP"]
     addresses["api"] = api["status"]["podIP"]
-    service = get(plane, "service", rendered.one("Service")["metadata"]["name"], namespaces["app"])
-    addresses["api-service"] = service["spec"]["clusterIP"]
+    addresses["api-service"] = app.cluster_ip
     (http,) = [p["containerPort"] for c in api["spec"]["containers"] for p in c.get("ports", []) if p["name"] == "http"]
-    ports = {"http": http, "service": service["spec"]["ports"][0]["port"]}
+    ports = {"http": http, "service": app.rendered.one("Service")["spec"]["ports"][0]["port"]}
     # Every port answers the host, which kube-router always lets through to its own pods.
-    for name in peers:
+    for name in PEERS:
         for spec in PEERS[name].serves:
             proto, port = spec.split(":")
             assert _probe_from_host(addresses[name], int(port), proto) == "open", f"{name} does not serve {spec}"
-    _wait_firewalled(enforced, [(api["metadata"]["name"], namespaces["app"]), ("helm-test", namespaces["app"])])
-    return Installed(namespaces, addresses, ports, api["metadata"]["name"])
+    firewalled = [(pod["metadata"]["name"], namespaces["app"]) for pod in api_pods]
+    _wait_firewalled(enforced, [*firewalled, ("helm-test", namespaces["app"])])
+    yield Installed(environment, namespaces, addresses, ports, api["metadata"]["name"])
+    # The next environment's pods need the node more than these do.
+    plane.kubectl("delete", "namespace", *namespaces.values(), "--wait=false")
 
 
-@pytest.mark.parametrize(("source", "target", "proto", "port", "allowed"), FLOWS)
+@pytest.mark.parametrize(("source", "target", "proto", "port", "open_in"), FLOWS)
 def test_chart_network_policy_allows_exactly_the_flows_it_names(
-    enforced: RealNodes, installed: Installed, source: str, target: str, proto: str, port: int | str, allowed: bool
+    enforced: RealNodes,
+    installed: Installed,
+    source: str,
+    target: str,
+    proto: str,
+    port: int | str,
+    open_in: frozenset[str],
 ):
     plane = enforced.plane
     assert plane is not None
@@ -179,7 +211,19 @@ def test_chart_network_policy_allows_exactly_the_flows_it_names(
         "python3", "-c", CLIENT, installed.addresses[target], str(installed.ports.get(str(port), port)), proto,
     ).stdout.strip()  # fmt: skip
 
-    assert answer == ("open" if allowed else REJECTED)
+    assert answer == ("open" if installed.environment in open_in else REJECTED)
+
+
+def test_prod_renders_the_policies_staging_enforces():
+    """Why prod is not installed here: its NetworkPolicies are staging's, object for object."""
+    image = f"registry.test/catalog@sha256:{'0' * 64}"
+
+    def policies(environment: str) -> dict:
+        rendered = rendered_for(environment, image, "catalog")
+        return {d["metadata"]["name"]: d["spec"] for d in rendered.of_kind("NetworkPolicy")}
+
+    assert policies("prod") == policies("staging")
+    assert set(policies("staging")) == {"catalog", "catalog-migrate", "catalog-test"}
 
 
 def _peers_in(namespaces: dict[str, str]) -> dict:
