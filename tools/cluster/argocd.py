@@ -22,7 +22,7 @@ import yaml
 
 from tools.cluster import crds, processes
 from tools.cluster.controlplane import ControlPlane
-from tools.cluster.toolbox import REPO_ROOT, TOOLS_BIN, free_port, missing, run, tool
+from tools.cluster.toolbox import REPO_ROOT, TOOLS_BIN, free_ports, missing, run, tool
 
 STATE_PREFIX = "catalog-argocd-"
 NAMESPACE = "argocd"
@@ -67,7 +67,7 @@ class ArgoCD:
         self.group = processes.ProcessGroup(self.state_dir, detached=False)
         names = ("redis", "repo", "repo-metrics", "controller-metrics", "appset-metrics", "appset-probe",
                  "appset-webhook", "server", "server-metrics")  # fmt: skip
-        self.ports = {name: free_port() for name in names}
+        self.ports = free_ports(names)
         self.server = f"http://127.0.0.1:{self.ports['server']}"
         self.startup_seconds: dict[str, float] = {}
         self._configured = False

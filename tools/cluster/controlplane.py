@@ -18,7 +18,7 @@ import yaml
 
 from tools.cluster import components, crds, processes
 from tools.cluster.pki import create_pki
-from tools.cluster.toolbox import CONTROL_PLANE_BINARIES, TOOLS_DIR, free_port, missing, run, tool
+from tools.cluster.toolbox import CONTROL_PLANE_BINARIES, TOOLS_DIR, free_ports, missing, run, tool
 
 STATE_PREFIX = "catalog-controlplane-"
 DETACHED_RECORD = TOOLS_DIR / "cluster.json"
@@ -59,7 +59,7 @@ class ControlPlane:
         self.state_dir = Path(tempfile.mkdtemp(prefix=STATE_PREFIX))
         self.group = processes.ProcessGroup(self.state_dir, detached=detached)
         self.kubeconfig = self.state_dir / "admin.kubeconfig"
-        self.ports = {name: free_port() for name in ("etcd", "peer", "apiserver", "kcm", "sched", "kwok")}
+        self.ports = free_ports(("etcd", "peer", "apiserver", "kcm", "sched", "kwok"))
         self.server = f"https://{address}:{self.ports['apiserver']}"
         self.startup_seconds: dict[str, float] = {}
 

@@ -3,11 +3,13 @@ one, and a free loopback port."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -54,9 +56,19 @@ def run(args: list[str | Path], **kwargs) -> subprocess.CompletedProcess[str]:
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(["port"])["port"]
+
+
+def free_ports(names: Iterable[str]) -> dict[str, int]:
+    """A distinct free port per name: every socket stays bound until all are picked, or the kernel
+    may hand the same port out twice (two components then fight over it: "address already in use")."""
+    with contextlib.ExitStack() as held:
+        ports = {}
+        for name in names:
+            sock = held.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports[name] = int(sock.getsockname()[1])
+        return ports
 
 
 def pinned_version(module_dir: str, module: str) -> str:

@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ import yaml
 from tools.cluster import components, processes
 from tools.cluster.controlplane import ControlPlane
 from tools.cluster.pki import Pki, issue_client_certificate, issue_serving_certificate
-from tools.cluster.toolbox import TOOLS_BIN, missing, run, tool
+from tools.cluster.toolbox import TOOLS_BIN, free_ports, missing, run, tool
 
 from . import config, host, metrics_server, pause, storage
 from .cleanup import RECORD, STATE_PREFIX, live_runs, read_record, sweep_stale, teardown
@@ -43,12 +42,6 @@ BINARIES = (
     "kustomize",
 )
 HOST_PREREQUISITES = (config.RUNC, f"{config.CNI_BIN}/bridge", f"{config.CNI_BIN}/host-local", str(storage.BUSYBOX))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def unmet_prerequisites() -> list[str]:
@@ -80,7 +73,9 @@ class RealNodes:
         self.chain = f"CATALOG-RN-{self.id}"
         self.nodes: list[config.NodeLayout] = []
         self.count = count
-        self.ports = {"proxy-healthz": _free_port(), "proxy-metrics": _free_port()}
+        # kube-proxy's and every kubelet's, picked at once so no two are the same.
+        kubelets = [f"{port}-{index}" for index in range(count) for port in ("kubelet", "kubelet-healthz")]
+        self.ports = free_ports(["proxy-healthz", "proxy-metrics", *kubelets])
         self.plane: ControlPlane | None = None
         self.startup_seconds: dict[str, float] = {}
         # Written before anything else, so a concurrent sweep never takes this run for a dead one.
@@ -115,7 +110,7 @@ class RealNodes:
                 subnet=str(subnet),
                 gateway=gateway,
                 cgroup=cgroup,
-                ports={"kubelet": _free_port(), "kubelet-healthz": _free_port()},
+                ports={port: self.ports[f"{port}-{index}"] for port in ("kubelet", "kubelet-healthz")},
             )
             node.directory.mkdir()
             self.nodes.append(node)
