@@ -46,12 +46,12 @@ def bridge_registry(real_cluster: RealNodes) -> Iterator[LocalRegistry]:
     directory, so the node's teardown removes what a killed run left."""
     registry = LocalRegistry(real_cluster.state_dir / "bridge-registry", real_cluster.nodes[0].gateway)
     registry.root.mkdir()
-    registry.start()
-    pids = registry.pids
     try:
+        registry.start()
         real_cluster.trust_registry(registry.host)
         yield registry
     finally:
+        pids = registry.pids
         registry.stop()
         shutil.rmtree(registry.root)
         assert not [pid for pid in pids if processes.alive(pid)], "the bridge registry outlived its fixture"
@@ -106,15 +106,14 @@ def git_remote(real_cluster: RealNodes) -> Iterator[tuple[SeededRemote, str]]:
         skip_or_fail(f"the git remote needs {unmet}")
     base = real_cluster.state_dir / "git-remote"
     base.mkdir()
-    daemon = None
+    daemon = GitDaemon(base, real_cluster.nodes[0].gateway)
     try:
         remote = SeededRemote(base)
-        daemon = GitDaemon(base, real_cluster.nodes[0].gateway).start()
+        daemon.start()
         yield remote, daemon.url(remote)
     finally:
-        pids = daemon.pids if daemon is not None else []
-        if daemon is not None:
-            daemon.stop()
+        pids = daemon.pids
+        daemon.stop()
         shutil.rmtree(base)
         assert not [pid for pid in pids if processes.alive(pid)], "git daemon outlived its fixture"
 
@@ -134,9 +133,10 @@ def pipeline(argo: ArgoWorkflows, cosign_keys) -> ArgoWorkflows:
     return argo
 
 
-def submit(argo: ArgoWorkflows, template: str, parameters: dict[str, str]) -> tuple[dict, float]:
+def submit(argo: ArgoWorkflows, node: str, template: str, parameters: dict[str, str]) -> tuple[dict, float]:
     """Submit a Workflow of `template` with `parameters` and wait for its end: (the Workflow, the
-    seconds from submission to its end). The first pod pulls the step image, hence the deadline."""
+    seconds from submission to its end). The first pod pulls the step image, hence the deadline.
+    Its pods ran on the real node `node`."""
     spec = {
         "workflowTemplateRef": {"name": template},
         "arguments": {"parameters": [{"name": name, "value": value} for name, value in parameters.items()]},
@@ -144,7 +144,9 @@ def submit(argo: ArgoWorkflows, template: str, parameters: dict[str, str]) -> tu
     began = time.monotonic()
     name = create_workflow(argo, spec, template)
     workflow = argo.wait_done(name, timeout=600)
-    return workflow, time.monotonic() - began
+    took = time.monotonic() - began
+    assert {pod["spec"]["nodeName"] for pod in argo.pods(name)} == {node}
+    return workflow, took
 
 
 def step(workflow: dict, template: str) -> dict:
@@ -173,11 +175,11 @@ def test_pin_and_rollback_run_on_the_real_controller(
     remote, url = git_remote
     seeded_file = remote.show(PIN_FILE)
     common = {"git-url": url, "steps-image": steps_image, "environment": "dev"}
+    node = real_cluster.nodes[0].name
 
     def pin(image: str) -> tuple[dict, float]:
-        return submit(
-            pipeline, "pin", {**common, "image": image, "tag": images.tag, "source-commit": images.source_commit}
-        )
+        parameters = {**common, "image": image, "tag": images.tag, "source-commit": images.source_commit}
+        return submit(pipeline, node, "pin", parameters)
 
     # A signed image: pinned on main, the file's header kept.
     workflow, took = pin(images.signed)
@@ -194,8 +196,6 @@ def test_pin_and_rollback_run_on_the_real_controller(
         f"{header}image:\n  repository: {repository}\n  digest: {digest}\n"
         f"  tag: {images.tag}\n  sourceCommit: {images.source_commit}\n"
     )
-    nodes = {pod["spec"]["nodeName"] for pod in pipeline.pods(workflow["metadata"]["name"])}
-    assert nodes == {real_cluster.nodes[0].name}
 
     # An image the key did not sign: the step refuses it, nothing is pushed.
     refs = remote.refs()
@@ -210,7 +210,7 @@ def test_pin_and_rollback_run_on_the_real_controller(
     assert remote.refs() == refs
 
     # Rollback: a revert of the pin commit, dev back to the seeded pin.
-    workflow, took = submit(pipeline, "rollback", common)
+    workflow, took = submit(pipeline, node, "rollback", common)
     report(capsys, "rollback", workflow, took)
     assert workflow["status"]["phase"] == "Succeeded", workflow["status"].get("message")
     revert = outputs(step(workflow, "rollback"))["commit"]
