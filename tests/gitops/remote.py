@@ -1,6 +1,5 @@
 """The git side of the loop: a bare repository served as file:// (cloned from this repo, its
-checked-out commit as `main`) and a work clone an operator or a pipeline commits from; and
-`git daemon`, which serves bare repositories as git:// to pods on a real node."""
+checked-out commit as `main`) and a work clone an operator or a pipeline commits from."""
 
 from __future__ import annotations
 
