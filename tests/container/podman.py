@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Mapping
@@ -18,9 +19,13 @@ import yaml
 
 from tests.support import render
 from tests.support.signing import public_pem, rsa_key
-from tools.cluster.toolbox import REPO_ROOT
+from tests.support.tiers import skip_or_fail
+from tools.cluster.toolbox import REPO_ROOT, missing
 
 IMAGE_DIR = REPO_ROOT / "apps" / "catalog" / "image"
+STEPS_BUILD = REPO_ROOT / "argo-workflows" / "image" / "build.sh"
+# What the step image carries from .tools/bin.
+STEPS_PINNED = ("cosign", "crane", "kubectl", "trivy")
 # podman reads this instead of /etc/containers/containers.conf (runc, cgroupfs, no default ulimits).
 PODMAN_ENV = {**os.environ, "CONTAINERS_CONF": str(IMAGE_DIR / "containers.conf")}
 # Every container and volume of a test session carries this label with the session's pid, so the
@@ -75,6 +80,18 @@ def make_image() -> ImageBuild:
     )
     assert result.returncode == 0, f"make image failed:\n{result.stdout}\n{result.stderr}"
     return ImageBuild.parse(result.stdout, time.monotonic() - started)
+
+
+def build_steps_image() -> str:
+    """argo-workflows/image/build.sh: the step image's local tag (an unchanged recipe is reused)."""
+    if shutil.which("buildah") is None:
+        skip_or_fail("the step image needs buildah (apt-get install buildah)")
+    absent = missing(list(STEPS_PINNED))
+    if absent:
+        skip_or_fail(f"the step image needs `make tools` (.tools/bin lacks {', '.join(absent)})")
+    result = subprocess.run([STEPS_BUILD], env=PODMAN_ENV, capture_output=True, text=True, timeout=1800, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()[-1]
 
 
 @dataclass(frozen=True)

@@ -11,27 +11,17 @@ import subprocess
 
 import pytest
 
-from tests.container.podman import PODMAN_ENV, podman, session_labels
+from tests.container.podman import build_steps_image, podman, session_labels
 from tests.support.tiers import skip_or_fail
 from tests.support.trivydb import CRYPTOGRAPHY, OPENSSL, write_database
-from tools.cluster.toolbox import REPO_ROOT, missing, tool
+from tools.cluster.toolbox import missing, tool
 
 pytestmark = pytest.mark.container
-
-BUILD = REPO_ROOT / "argo-workflows" / "image" / "build.sh"
-PINNED = ("cosign", "crane", "kubectl", "trivy")
 
 
 @pytest.fixture(scope="module")
 def steps_image() -> str:
-    if shutil.which("buildah") is None:
-        skip_or_fail("container tier needs buildah (apt-get install buildah)")
-    absent = missing(list(PINNED))
-    if absent:
-        skip_or_fail(f"the step image needs `make tools` (.tools/bin lacks {', '.join(absent)})")
-    result = subprocess.run([BUILD], env=PODMAN_ENV, capture_output=True, text=True, timeout=1800, check=False)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.splitlines()[-1]
+    return build_steps_image()
 
 
 def _run(image: str, *command: str, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:

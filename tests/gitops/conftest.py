@@ -1,15 +1,22 @@
 """gitops-tier fixtures for the pipeline's steps: a seeded bare git remote per test, a cosign key
-pair per session, and a HOME of the test's own for the steps' processes."""
+pair per session, and a HOME of the test's own for the steps' processes; and, per module, the
+real Argo Workflows controller on the real node."""
 
 from __future__ import annotations
 
+import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.gitops.steps_cli import SeededRemote, python_ready
-from tests.support.registry import cosign_keypair
+from tests.support.registry import cosign_keypair, push_layout
 from tests.support.tiers import skip_or_fail
+from tools.cluster import processes
+from tools.cluster.argo_workflows import ArgoWorkflows, executor_layout
+from tools.cluster.realnode import RealNodes, host
 from tools.cluster.toolbox import missing
 
 
@@ -34,3 +41,30 @@ def cosign_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     if missing(["cosign"]):
         skip_or_fail("the pipeline's steps need `make tools` (cosign in .tools/bin)")
     return cosign_keypair(tmp_path_factory.mktemp("cosign"))
+
+
+@pytest.fixture(scope="module")
+def argo(real_cluster: RealNodes, node_image: str) -> Iterator[ArgoWorkflows]:
+    """workflow-controller and `argo server` (Workflow pods pull the executor from node_image's
+    registry), the pipelines' RBAC in their namespace; a module applies its own templates."""
+    absent = missing(["argo", "workflow-controller", "argoexec"])
+    if absent:
+        skip_or_fail(f"gitops tier needs {', '.join(absent)} (`make tools`)")
+    began = time.monotonic()
+    registry = node_image.split("/")[0]
+    with tempfile.TemporaryDirectory() as layout:  # the registry keeps the image; the layout is not kept
+        digest = push_layout(executor_layout(Path(layout)), f"{registry}/argoexec:latest")
+    pushed = time.monotonic() - began
+    argo = ArgoWorkflows(real_cluster, f"{registry}/argoexec@{digest}").start()
+    print(f"\nargo workflows up: {argo.startup_seconds} s, executor {argo.executor_image} in {pushed:.1f} s")
+    children = list(argo.group.children)
+    try:
+        yield argo
+    finally:
+        argo.stop()
+        left = [f"process {child.name}" for child in children if processes.alive(child.pid)]
+        left += [f"chain {chain}" for chain in host.chains_named(argo.chain)]
+        namespace = argo.plane.kubectl("get", "namespace", argo.namespace, check=False)
+        left += [f"namespace {argo.namespace}"] if namespace.returncode == 0 else []
+        left += [f"state directory {argo.state_dir}"] if argo.state_dir.exists() else []
+        assert not left, f"Argo Workflows left this behind: {left}"

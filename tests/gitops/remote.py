@@ -4,13 +4,15 @@ checked-out commit as `main`) and a work clone where a test plays the operator: 
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from itertools import takewhile
 from pathlib import Path
 
 import yaml
 
-from tools.cluster.toolbox import REPO_ROOT
+from tools.cluster.processes import ProcessGroup
+from tools.cluster.toolbox import REPO_ROOT, free_port
 
 BRANCH = "main"
 
@@ -66,6 +68,52 @@ class BareRemote:
         self.git("merge", "--quiet", "--no-ff", "-m", f"Merge branch '{branch}'", "FETCH_HEAD")
         self.git("push", "--quiet", "origin", f"HEAD:{BRANCH}")
         return self.head()
+
+
+class GitDaemon:
+    """`git daemon` serving every bare repository under `base` as git://<address>:<free port>/,
+    pushes allowed (receive-pack): the remote as a real node's pods reach it, on the node's bridge
+    address (a file:// URL is the host's alone). A child of a ProcessGroup whose state is `base`:
+    it dies with the harness, and `stop()` ends it."""
+
+    def __init__(self, base: Path, address: str) -> None:
+        self.base = base
+        self.address = address
+        self.port = free_port()
+        self._processes = ProcessGroup(base, detached=False)
+
+    def start(self, timeout: float = 20) -> GitDaemon:
+        # git-daemon itself, not `git daemon`: the wrapper would be the one the harness's death kills.
+        exec_path = subprocess.run(["git", "--exec-path"], capture_output=True, text=True, check=True).stdout.strip()
+        args = [
+            f"{exec_path}/git-daemon",
+            "--export-all",
+            "--enable=receive-pack",
+            "--informative-errors",
+            f"--base-path={self.base}",
+            f"--listen={self.address}",
+            f"--port={self.port}",
+        ]
+        self._processes.start("git-daemon", args)
+        self._processes.wait("git daemon", self._answers, timeout, owner=f"git daemon on {self.address}")
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            socket.create_connection((self.address, self.port), timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+    def url(self, remote: BareRemote) -> str:
+        return f"git://{self.address}:{self.port}/{remote.bare.relative_to(self.base)}"
+
+    @property
+    def pids(self) -> list[int]:
+        return [child.pid for child in self._processes.children]
+
+    def stop(self) -> None:
+        self._processes.stop()
 
 
 class Remote(BareRemote):

@@ -9,21 +9,14 @@ from __future__ import annotations
 
 import json
 import secrets
-import tempfile
 import time
-from collections.abc import Iterator
-from datetime import datetime
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.registry import push_layout
-from tests.support.tiers import skip_or_fail
-from tools.cluster import processes
-from tools.cluster.argo_workflows import CONTROLLER_HEALTH_PORT, ArgoWorkflows, executor_layout, upstream_documents
-from tools.cluster.realnode import RealNodes, host, on_real_node
-from tools.cluster.toolbox import missing
+from tests.gitops.workflows import create_workflow, latencies
+from tools.cluster.argo_workflows import CONTROLLER_HEALTH_PORT, ArgoWorkflows, upstream_documents
+from tools.cluster.realnode import RealNodes, on_real_node
 
 pytestmark = pytest.mark.gitops
 
@@ -147,50 +140,18 @@ def sender(namespace: str) -> list[dict]:
     ]
 
 
-@pytest.fixture(scope="module")
-def argo(real_cluster: RealNodes, node_image: str) -> Iterator[ArgoWorkflows]:
-    """workflow-controller and `argo server` (Workflow pods pull the executor from node_image's
-    registry), with the templates, the event binding and the event sender in their namespace."""
-    absent = missing(["argo", "workflow-controller", "argoexec"])
-    if absent:
-        skip_or_fail(f"gitops tier needs {', '.join(absent)} (`make tools`)")
-    began = time.monotonic()
-    registry = node_image.split("/")[0]
-    with tempfile.TemporaryDirectory() as layout:  # the registry keeps the image; the layout is not kept
-        digest = push_layout(executor_layout(Path(layout)), f"{registry}/argoexec:latest")
-    pushed = time.monotonic() - began
-    argo = ArgoWorkflows(real_cluster, f"{registry}/argoexec@{digest}").start()
-    print(f"\nargo workflows up: {argo.startup_seconds} s, executor {argo.executor_image} in {pushed:.1f} s")
-    children = list(argo.group.children)
-    try:
-        service_account = argo.service_accounts[0]
-        documents = [
+@pytest.fixture(scope="module", autouse=True)
+def documents(argo: ArgoWorkflows, node_image: str) -> None:
+    """The templates, the event binding and the event sender in the Workflows' namespace."""
+    service_account = argo.service_accounts[0]
+    argo.apply(
+        [
             handoff_template(node_image, service_account),
             failing_template(node_image, service_account),
             event_binding(),
             *sender(argo.namespace),
         ]
-        argo.apply(documents)
-        yield argo
-    finally:
-        argo.stop()
-        left = [f"process {child.name}" for child in children if processes.alive(child.pid)]
-        left += [f"chain {chain}" for chain in host.chains_named(argo.chain)]
-        namespace = argo.plane.kubectl("get", "namespace", argo.namespace, check=False)
-        left += [f"namespace {argo.namespace}"] if namespace.returncode == 0 else []
-        left += [f"state directory {argo.state_dir}"] if argo.state_dir.exists() else []
-        assert not left, f"Argo Workflows left this behind: {left}"
-
-
-def create_workflow(argo: ArgoWorkflows, spec: dict, prefix: str) -> str:
-    workflow = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Workflow",
-        "metadata": {"generateName": f"{prefix}-", "namespace": argo.namespace},
-        "spec": spec,
-    }
-    created = argo.plane.kubectl("create", "-f", "-", "-o", "name", input=json.dumps(workflow))
-    return created.stdout.strip().split("/")[-1]
+    )
 
 
 def submit_by_reference(argo: ArgoWorkflows, message: str) -> str:
@@ -223,22 +184,6 @@ def submit_by_event(argo: ArgoWorkflows, message: str) -> str:
             return found[0]
         assert time.monotonic() < deadline, f"no Workflow for the event:\n{argo.log('argo-server')[-3000:]}"
         time.sleep(0.5)
-
-
-def seconds(start: str, end: str) -> float:
-    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-
-
-def latencies(workflow: dict) -> str:
-    """The controller's own timeline: each pod step's start and duration after the Workflow's start."""
-    status = workflow["status"]
-    pods = sorted((n for n in status["nodes"].values() if n["type"] == "Pod"), key=lambda n: n["startedAt"])
-    steps = ", ".join(
-        f"{n['displayName']} starts +{seconds(status['startedAt'], n['startedAt']):.0f} s, "
-        f"runs {seconds(n['startedAt'], n['finishedAt']):.0f} s"
-        for n in pods
-    )
-    return f"{workflow['metadata']['name']}: {seconds(status['startedAt'], status['finishedAt']):.0f} s in all; {steps}"
 
 
 @pytest.mark.parametrize(

@@ -23,12 +23,13 @@ _COSIGN_ENV = {**os.environ, "COSIGN_PASSWORD": "test-only"}
 
 
 class LocalRegistry:
-    """`registry serve` on 127.0.0.1:<free port>, storage under `root`; plain HTTP."""
+    """`registry serve` on <address>:<free port> (loopback unless a real node's pods must reach it:
+    then its bridge address), storage under `root`; plain HTTP."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, address: str = "127.0.0.1") -> None:
         self.root = root
         self.port = free_port()
-        self.host = f"127.0.0.1:{self.port}"
+        self.host = f"{address}:{self.port}"
         self._processes = ProcessGroup(root, detached=False)
 
     def start(self, timeout: float = 20) -> LocalRegistry:
@@ -52,6 +53,10 @@ class LocalRegistry:
             except httpx.TransportError:
                 time.sleep(0.1)
         raise RuntimeError(f"registry not answering on {self.host} within {timeout} s")
+
+    @property
+    def pids(self) -> list[int]:
+        return [child.pid for child in self._processes.children]
 
     def stop(self) -> None:
         self._processes.stop()
