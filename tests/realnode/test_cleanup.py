@@ -13,7 +13,9 @@ leaves none of the following, checked by realnode.cleanup.leftovers:
   /var/log/containers, /run/containerd that did not exist before (network namespaces are mounts
   under the state directory, so the mount check covers them).
 
-This module runs before the tier's session cluster starts (file order), so it is the only run."""
+In the whole suite the session's cluster (tests/conftest.py) is alive by then, started by the
+gitops tier, so the host-wide checks of the last item are left to its teardown, which runs them
+once no run is alive."""
 
 from __future__ import annotations
 
