@@ -4,19 +4,14 @@ tools.cluster.realnode.on_real_node)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import re
 import socket
-import subprocess
 import time
-from collections.abc import Iterator
 
 from tests.support.process_tier import wait_until
 from tools.cluster.controlplane import ControlPlane
 from tools.cluster.realnode import on_real_node
 from tools.cluster.realnode.storage import helper_image_name
-from tools.cluster.toolbox import tool
 
 HTTP_PORT = 8080
 SERVICE_PORT = 80  # the port of `service`
@@ -106,22 +101,3 @@ def wait_routed(address: str, port: int, timeout: float = 30) -> None:
         return True
 
     wait_until(connects, timeout, f"{address}:{port} routed by kube-proxy", interval=0.3)
-
-
-@contextlib.contextmanager
-def port_forward(plane: ControlPlane, namespace: str, target: str, port: int) -> Iterator[str]:
-    """`kubectl port-forward -n <namespace> <target> :<port>` (target: pod/<name>, svc/<name>)
-    through the apiserver and the kubelet; yields the local base URL, stops it afterwards."""
-    forward = subprocess.Popen(
-        [tool("kubectl"), f"--kubeconfig={plane.kubeconfig}", "port-forward", "-n", namespace, target, f":{port}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert forward.stdout is not None
-        line = forward.stdout.readline()
-        match = re.search(r"127\.0\.0\.1:(\d+) ->", line)
-        assert match, f"port-forward said {line!r}"
-        yield f"http://127.0.0.1:{match.group(1)}"
-    finally:
-        forward.terminate()
-        forward.wait(timeout=10)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -14,9 +15,9 @@ import httpx
 import pytest
 
 from tools.cluster.realnode import TAINT, RealNodes
-from tools.cluster.toolbox import pinned_version
+from tools.cluster.toolbox import pinned_version, tool
 
-from .pods import HTTP_PORT, SERVICE_PORT, get, http_server, port_forward, service, wait_ready, wait_routed
+from .pods import HTTP_PORT, SERVICE_PORT, get, http_server, service, wait_ready, wait_routed
 
 pytestmark = pytest.mark.realnode
 
@@ -106,10 +107,23 @@ def test_kubectl_exec_runs_in_the_container(real_cluster: RealNodes, web: Web, c
 
 def test_kubectl_port_forward_reaches_the_pod(real_cluster: RealNodes, web: Web):
     assert real_cluster.plane is not None
-    with port_forward(real_cluster.plane, web.namespace, f"pod/{web.pod}", HTTP_PORT) as url:
-        response = httpx.get(f"{url}/", timeout=5)
+    forward = subprocess.Popen(
+        [tool("kubectl"), f"--kubeconfig={real_cluster.plane.kubeconfig}", "port-forward", "-n", web.namespace,
+         f"pod/{web.pod}", f":{HTTP_PORT}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert forward.stdout is not None
+        line = forward.stdout.readline()
+        match = re.search(r"127\.0\.0\.1:(\d+) ->", line)
+        assert match, f"port-forward said {line!r}"
 
-    assert response.status_code == 200
+        response = httpx.get(f"http://127.0.0.1:{match.group(1)}/", timeout=5)
+
+        assert response.status_code == 200
+    finally:
+        forward.terminate()
+        forward.wait(timeout=10)
 
 
 def test_pods_reach_the_apiserver_through_the_kubernetes_service(real_cluster: RealNodes, web: Web):

@@ -1,7 +1,6 @@
 """A real Kubernetes control plane on 127.0.0.1 for the platform tests and for `make cluster-up`:
 etcd, kube-apiserver (Node,RBAC authorization, admission plugins on), kube-controller-manager,
-kube-scheduler and kwok fake nodes. `python -m tools.cluster.controlplane up|down|status` drives it by
-hand; `image <oci-layout>` puts that image on its real nodes (`make cluster-image`)."""
+kube-scheduler and kwok fake nodes. `python -m tools.cluster.controlplane up|down|status` drives it by hand."""
 
 from __future__ import annotations
 
@@ -19,13 +18,11 @@ import yaml
 
 from tools.cluster import components, crds, processes
 from tools.cluster.pki import create_pki
-from tools.cluster.toolbox import CONTROL_PLANE_BINARIES, REPO_ROOT, TOOLS_DIR, free_ports, missing, run, tool
+from tools.cluster.toolbox import CONTROL_PLANE_BINARIES, TOOLS_DIR, free_ports, missing, run, tool
 
 STATE_PREFIX = "catalog-controlplane-"
 DETACHED_RECORD = TOOLS_DIR / "cluster.json"
 KUBECONFIG = TOOLS_DIR / "kubeconfig"
-# The catalog chart's values for the real nodes of `make cluster-up` (written by `make cluster-image`).
-CHART_VALUES = TOOLS_DIR / "catalog-values.yaml"
 NODE_COUNT = 2
 
 
@@ -244,22 +241,6 @@ def _start_detached(real_nodes: int) -> tuple[ControlPlane, str | None]:
     return plane, str(nodes.state_dir)
 
 
-def _load_image(record: dict | None, layout: Path) -> int:
-    """`make cluster-image`: `layout` (make image's catalog) into every real node of the running plane."""
-    if record is None or not record.get("real_nodes") or not _detached_running(record):
-        print("cluster-image needs the real nodes of a running `make cluster-up`", file=sys.stderr)
-        return 1
-    from tools.cluster import realnode
-
-    reference = realnode.load_catalog(Path(record["real_nodes"]), layout, CHART_VALUES)
-    values = CHART_VALUES.relative_to(REPO_ROOT)  # make runs in the repository's root
-    print(f"catalog image on the real nodes: {reference}")
-    print(f"  chart values (this image, the real node's placement): {values}")
-    print("  helm install catalog apps/catalog/chart -n catalog-dev --create-namespace \\")
-    print(f"    -f environments/dev/values.yaml -f {values} --wait")
-    return 0
-
-
 def _cli(argv: list[str]) -> int:
     command = argv[0] if argv else "status"
     record = json.loads(DETACHED_RECORD.read_text()) if DETACHED_RECORD.exists() else None
@@ -290,17 +271,13 @@ def _cli(argv: list[str]) -> int:
             shutil.rmtree(state_dir, ignore_errors=True)
         DETACHED_RECORD.unlink(missing_ok=True)
         KUBECONFIG.unlink(missing_ok=True)
-        CHART_VALUES.unlink(missing_ok=True)
         print("control plane down")
         return 0
-    if command == "image" and len(argv) == 2:
-        return _load_image(record, Path(argv[1]))
     if command == "status":
         up = _detached_running(record)
         print(f"control plane {'up at ' + record['server'] if up else 'down'}")
         return 0 if up else 3
-    usage = "up [--real-nodes=N]|down|status|image <oci-layout>"
-    print(f"usage: python -m tools.cluster.controlplane {usage}", file=sys.stderr)
+    print("usage: python -m tools.cluster.controlplane up [--real-nodes=N]|down|status", file=sys.stderr)
     return 2
 
 

@@ -24,9 +24,9 @@ import yaml
 from tools.cluster import components, processes
 from tools.cluster.controlplane import ControlPlane
 from tools.cluster.pki import Pki, issue_client_certificate, issue_serving_certificate
-from tools.cluster.toolbox import TOOLS_BIN, free_ports, missing, tool
+from tools.cluster.toolbox import TOOLS_BIN, free_ports, missing, run, tool
 
-from . import config, host, images, metrics_server, pause, storage
+from . import config, host, metrics_server, pause, storage
 from .cleanup import RECORD, STATE_PREFIX, live_runs, read_record, sweep_stale, teardown
 
 BINARIES = (
@@ -114,8 +114,6 @@ class RealNodes:
             )
             node.directory.mkdir()
             self.nodes.append(node)
-        # Where images are imported into the nodes (images.node_sockets, `make cluster-image`).
-        self._write_record({**record, "sockets": [str(node.socket) for node in self.nodes]})
         host.guard_egress(self.chain, [node.subnet for node in self.nodes])
         return self.nodes[0].gateway
 
@@ -233,7 +231,7 @@ class RealNodes:
             (directory / "hosts.toml").write_text(config.registry_hosts_toml(registry_host))
 
     def ctr(self, node: config.NodeLayout, *args: str):
-        return images.ctr(node.socket, *args)
+        return run([tool("ctr"), f"--address={node.socket}", "--namespace=k8s.io", *args])
 
     def _ready(self, name: str) -> bool:
         assert self.plane is not None
