@@ -4,7 +4,7 @@ checked-out commit as `main`) and a work clone where a test plays the operator: 
 
 from __future__ import annotations
 
-import socket
+import functools
 import subprocess
 from itertools import takewhile
 from pathlib import Path
@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from tools.cluster.processes import ProcessGroup
-from tools.cluster.toolbox import REPO_ROOT, free_port
+from tools.cluster.toolbox import REPO_ROOT, connects, free_port
 
 BRANCH = "main"
 
@@ -95,15 +95,9 @@ class GitDaemon:
             f"--port={self.port}",
         ]
         self._processes.start("git-daemon", args)
-        self._processes.wait("git daemon", self._answers, timeout, owner=f"git daemon on {self.address}")
+        answers = functools.partial(connects, self.address, self.port)
+        self._processes.wait("git daemon", answers, timeout, owner=f"git daemon on {self.address}")
         return self
-
-    def _answers(self) -> bool:
-        try:
-            socket.create_connection((self.address, self.port), timeout=1).close()
-        except OSError:
-            return False
-        return True
 
     def url(self, remote: BareRemote) -> str:
         return f"git://{self.address}:{self.port}/{remote.bare.relative_to(self.base)}"

@@ -5,13 +5,13 @@ tools.cluster.realnode.on_real_node)."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 
 from tests.support.process_tier import wait_until
 from tools.cluster.controlplane import ControlPlane
 from tools.cluster.realnode import on_real_node
 from tools.cluster.realnode.storage import helper_image_name
+from tools.cluster.toolbox import connects
 
 HTTP_PORT = 8080
 SERVICE_PORT = 80  # the port of `service`
@@ -92,12 +92,6 @@ def wait_ready(plane: ControlPlane, name: str, namespace: str, timeout: float = 
 def wait_routed(address: str, port: int, timeout: float = 30) -> None:
     """Until a connection to `address:port` (a Service's ClusterIP) is accepted: kube-proxy writes
     a new Service's rules on its next sync, a moment after the endpoints exist."""
-
-    def connects() -> bool:
-        try:
-            socket.create_connection((address, port), timeout=2).close()
-        except OSError:
-            return False
-        return True
-
-    wait_until(connects, timeout, f"{address}:{port} routed by kube-proxy", interval=0.3)
+    wait_until(
+        lambda: connects(address, port, timeout=2), timeout, f"{address}:{port} routed by kube-proxy", interval=0.3
+    )

@@ -12,7 +12,6 @@ import base64
 import json
 import secrets
 import shutil
-import socket
 import tempfile
 import time
 import urllib.request
@@ -22,7 +21,7 @@ import yaml
 
 from tools.cluster import crds, processes
 from tools.cluster.controlplane import ControlPlane
-from tools.cluster.toolbox import REPO_ROOT, TOOLS_BIN, free_ports, missing, run, tool
+from tools.cluster.toolbox import REPO_ROOT, TOOLS_BIN, connects, free_ports, missing, run, tool
 
 STATE_PREFIX = "catalog-argocd-"
 NAMESPACE = "argocd"
@@ -171,7 +170,7 @@ class ArgoCD:
             [shutil.which("redis-server") or "redis-server", "--bind", "127.0.0.1", "--port", str(ports["redis"]),
              "--save", "", "--appendonly", "no", "--dir", str(self.state_dir)],
         )  # fmt: skip
-        self._wait("redis", lambda: _connects(ports["redis"]), 30)
+        self._wait("redis", lambda: connects("127.0.0.1", ports["redis"]), 30)
         self.group.start(
             "repo-server",
             [argocd, "--address", "127.0.0.1", "--port", str(ports["repo"]), "--metrics-address", "127.0.0.1",
@@ -248,14 +247,6 @@ class ArgoCD:
     def applications(self) -> list[dict]:
         listed = self.plane.kubectl("get", "applications.argoproj.io", "-n", NAMESPACE, "-o", "json").stdout
         return json.loads(listed)["items"]
-
-
-def _connects(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
 
 
 def _answers(url: str) -> bool:

@@ -59,6 +59,15 @@ def free_port() -> int:
     return free_ports(["port"])["port"]
 
 
+def connects(address: str, port: int, timeout: float = 1) -> bool:
+    """Whether a TCP connection to `address:port` is accepted now (a server up, a route written)."""
+    try:
+        socket.create_connection((address, port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
 def free_ports(names: Iterable[str]) -> dict[str, int]:
     """A distinct free port per name: every socket stays bound until all are picked, or the kernel
     may hand the same port out twice (two components then fight over it: "address already in use")."""
