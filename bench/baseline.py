@@ -32,17 +32,15 @@ _PRODUCT_COLUMNS = (
 # GET by id: the catalog's statement without p.category_id (read, never sent back).
 POINT_READ = f"SELECT {_PRODUCT_COLUMNS} FROM products p JOIN categories c ON c.id = p.category_id WHERE p.id = $1"  # noqa: S608  # nosec B608  # constant text
 # A page by category in the default order (name, id), one row more than the page to know whether
-# another follows, after a cursor or not. The catalog's (the ORM's select_related) reads the
-# category's six columns where the floor reads its slug alone (the body needs nothing else), and
-# binds the cursor's name three times where the floor binds it once; the plan is the same.
+# another follows, after a cursor or not: the catalog's statement without p.category_id.
 _PAGE = (
-    f"SELECT {_PRODUCT_COLUMNS} FROM products p LEFT OUTER JOIN categories c ON c.id = p.category_id"  # noqa: S608  # nosec B608  # constant text
-    " WHERE p.category_id = (SELECT id FROM categories WHERE slug = $1) {after}"
-    " ORDER BY p.name, p.id LIMIT $2"
+    f"SELECT {_PRODUCT_COLUMNS} FROM products p JOIN categories c ON c.id = p.category_id"  # noqa: S608  # nosec B608  # constant text
+    " WHERE p.category_id = (SELECT id FROM categories WHERE slug = $1){after}"
+    " ORDER BY p.name, p.id LIMIT {limit}"
 )
-FIRST_PAGE = _PAGE.format(after="")
-# The redundant `name >= $3` lets the (category_id, name, id) index start at the cursor, as in the catalog.
-PAGE_AFTER = _PAGE.format(after="AND p.name >= $3 AND (p.name > $3 OR (p.name = $3 AND p.id > $4))")
+FIRST_PAGE = _PAGE.format(after="", limit="$2")
+# The redundant `name >= $2` lets the (category_id, name, id) index start at the cursor, as in the catalog.
+PAGE_AFTER = _PAGE.format(after=" AND p.name >= $2 AND (p.name > $2 OR (p.name = $2 AND p.id > $3))", limit="$4")
 # POST /v1/products: the category looked up by slug outside the transaction, then the product and
 # its first ledger row in one (BEGIN and COMMIT are asyncpg's transaction), ids and times made here.
 CATEGORY_ID = "SELECT id FROM categories WHERE slug = $1 LIMIT 1"
@@ -148,7 +146,7 @@ def create_app(mode: str, dsn: str | None, pool_max: int) -> Sanic:
             rows = await pool.fetch(FIRST_PAGE, category, limit + 1)
         else:
             name, row_id = decode_cursor(cursor, "name")
-            rows = await pool.fetch(PAGE_AFTER, category, limit + 1, name, UUID(row_id))
+            rows = await pool.fetch(PAGE_AFTER, category, name, UUID(row_id), limit + 1)
         page = rows[:limit]
         next_cursor = encode_cursor("name", page[-1]["name"], page[-1]["id"]) if len(rows) > limit else None
         return json({"items": [product_body(row) for row in page], "next_cursor": next_cursor})

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Q, Subquery
+from tortoise.expressions import F, Q
+from tortoise.filters import escape_like
 from tortoise.transactions import in_transaction
 
 from catalog.categories.models import Category
@@ -20,8 +20,9 @@ from catalog.errors import (
     ValidationFailed,
 )
 from catalog.money import check_price, from_units, to_units
+from catalog.products import statements
 from catalog.products.models import Product, StockMovement
-from catalog.products.pagination import decode_cursor, encode_cursor, order_and_after
+from catalog.products.pagination import decode_cursor, encode_cursor, keyset
 from catalog.products.schemas import MAX_STOCK, ProductIn, ProductQuery
 from catalog.schemas import PageQuery
 
@@ -36,22 +37,10 @@ async def _category_id(slug: str) -> int:
     return int(category_id)  # type: ignore[call-overload]
 
 
-@functools.cache  # one statement per dialect, built once
-def _get_by_id_sql(dialect: str) -> str:
-    """The point read as one hand-written statement: the ORM's generic path (query building, the
-    select_related join, two model instances) cost more CPU than the database did (`make bench`)."""
-    columns = ", ".join(f"p.{column}" for column in sorted(Product._meta.db_fields))
-    placeholder = "$1" if dialect == "postgres" else "?"
-    return (
-        f"SELECT {columns}, c.slug AS category_slug FROM products p"  # noqa: S608  # nosec B608  # model column names
-        f" JOIN categories c ON c.id = p.category_id WHERE p.id = {placeholder}"
-    )
-
-
 async def get_product(product_id: UUID) -> tuple[Product, str]:
     db = Product._meta.db
     pk = Product._meta.pk.to_db_value(product_id, Product)
-    rows = await db.execute_query_dict(_get_by_id_sql(db.capabilities.dialect), [pk])
+    rows = await db.execute_query_dict(statements.get_by_id(db.capabilities.dialect), [pk])
     if not rows:
         raise ProductNotFound(f"No product {product_id}")
     # The ORM's own row-to-model conversion, so every type comes back as a query would give it.
@@ -149,30 +138,28 @@ async def adjust_stock(product_id: UUID, delta: int, reason: str, actor: str) ->
         )
 
 
-async def list_products(query: ProductQuery) -> tuple[list[Product], str | None]:
-    """One page in the query's order (each row with its category), and the cursor of the next."""
-    order, after = order_and_after(query.sort, query.cursor)
-    condition = Q()
-    if query.category is not None:
-        # By id (one lookup in a subquery), so the (category_id, name, id) index both filters and orders:
-        # through the join, PostgreSQL scanned the name index and skipped the other categories' rows.
-        condition &= Q(category_id=Subquery(Category.filter(slug=query.category).values("id")))
-    if query.status is not None:
-        condition &= Q(status=query.status)
-    if query.min_price is not None:
-        condition &= Q(price_units__gte=to_units(query.min_price))
-    if query.max_price is not None:
-        condition &= Q(price_units__lte=to_units(query.max_price))
-    if query.q is not None:
-        condition &= Q(sku__icontains=query.q) | Q(name__icontains=query.q) | Q(description__icontains=query.q)
+async def list_products(query: ProductQuery) -> tuple[list[tuple[Product, str]], str | None]:
+    """One page in the query's order (each product with its category's slug), and the cursor of the next."""
+    column, descending, after = keyset(query.sort, query.cursor)
+    fields = Product._meta.fields_map
+    given = {
+        "category": query.category,
+        "status": None if query.status is None else fields["status"].to_db_value(query.status, Product),
+        "min_price": None if query.min_price is None else to_units(query.min_price),
+        "max_price": None if query.max_price is None else to_units(query.max_price),
+        "q": None if query.q is None else f"%{escape_like(query.q)}%",
+    }
+    filters = tuple(name for name in statements.PAGE_FILTERS if given[name] is not None)
+    values = [given[name] for name in filters]
     if after is not None:
-        condition &= after
-    rows = await Product.filter(condition).order_by(*order).limit(query.limit + 1).select_related("category")
-    page, more = rows[: query.limit], len(rows) > query.limit
+        values += [fields[column].to_db_value(after[0], Product), fields["id"].to_db_value(after[1], Product)]
+    db = Product._meta.db
+    sql = statements.page(db.capabilities.dialect, filters, column, descending, after is not None)
+    rows = await db.execute_query_dict(sql, [*values, query.limit + 1])
+    page = [(Product._init_from_db(**row), row["category_slug"]) for row in rows[: query.limit]]
     next_cursor = None
-    if more:
-        last = page[-1]
-        column = order[0].lstrip("-")
+    if len(rows) > query.limit:
+        last, _ = page[-1]
         next_cursor = encode_cursor(query.sort, getattr(last, column), last.id)
     return page, next_cursor
 
