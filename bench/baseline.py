@@ -53,10 +53,11 @@ INSERT_MOVEMENT = (
     " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
 )
 # POST /v1/products/{id}/stock, in one transaction: the conditional update (a positive delta, as
-# the bench sends, is bounded above), the stock it left (re-read, as the catalog does; an
-# `UPDATE ... RETURNING stock` would save this round trip in both), then the ledger row.
+# the bench sends, is bounded above) returning the stock it left, then the ledger row. The stock is
+# read on its own only when the update changed nothing, to tell a missing product from a full one.
 ADD_STOCK = (
     "UPDATE products SET stock = stock + $1, version = version + 1, updated_at = $2 WHERE id = $3 AND stock <= $4"
+    " RETURNING stock"
 )
 READ_STOCK = "SELECT stock FROM products WHERE id = $1 LIMIT 1"
 MAX_STOCK = 1_000_000_000
@@ -186,10 +187,10 @@ def create_app(mode: str, dsn: str | None, pool_max: int) -> Sanic:
         delta, reason = data["delta"], data["reason"]
         now = datetime.now(UTC)
         async with request.app.ctx.pool.acquire() as connection, connection.transaction():
-            updated = await connection.execute(ADD_STOCK, delta, now, product_id, MAX_STOCK - delta)
-            stock = await connection.fetchval(READ_STOCK, product_id)
-            if stock is None or updated == "UPDATE 0":
-                return json({"detail": "not found or above the maximum"}, status=404 if stock is None else 409)
+            stock = await connection.fetchval(ADD_STOCK, delta, now, product_id, MAX_STOCK - delta)
+            if stock is None:
+                current = await connection.fetchval(READ_STOCK, product_id)
+                return json({"detail": "not found or above the maximum"}, status=404 if current is None else 409)
             movement_id = await connection.fetchval(INSERT_MOVEMENT, delta, reason, stock, "bench", now, product_id)
         body = {"id": movement_id, "delta": delta, "reason": reason, "resulting_stock": stock, "actor": "bench"}
         return json({**body, "created_at": now.isoformat()}, status=201)

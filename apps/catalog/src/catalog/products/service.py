@@ -119,22 +119,22 @@ async def _raise_missing_or_stale(product_id: UUID) -> None:
 
 
 async def adjust_stock(product_id: UUID, delta: int, reason: str, actor: str) -> StockMovement:
-    """One conditional UPDATE (`stock = stock + delta WHERE stock + delta BETWEEN 0 AND MAX`) plus
-    its ledger row, in one transaction: concurrent adjustments can never oversell."""
-    async with in_transaction():
-        bounds = Q(stock__gte=-delta) if delta < 0 else Q(stock__lte=MAX_STOCK - delta)
-        updated = await Product.filter(Q(id=product_id) & bounds).update(
-            stock=F("stock") + delta, version=F("version") + 1, updated_at=datetime.now(UTC)
-        )
-        # The row is locked by our UPDATE until commit, so this read is the stock we produced.
-        stock = await Product.filter(id=product_id).first().values_list("stock", flat=True)
-        if stock is None:
-            raise ProductNotFound(f"No product {product_id}")
-        if not updated:
+    """One conditional UPDATE (`stock = stock + delta WHERE stock + delta BETWEEN 0 AND MAX`) that
+    returns the stock it left, plus its ledger row, in one transaction: concurrent adjustments can
+    never oversell."""
+    bound = -delta if delta < 0 else MAX_STOCK - delta
+    pk = Product._meta.pk.to_db_value(product_id, Product)
+    async with in_transaction() as connection:
+        sql = statements.add_stock(connection.capabilities.dialect, taking=delta < 0)
+        rows = await connection.execute_query_dict(sql, [delta, datetime.now(UTC), pk, bound])
+        if not rows:
+            stock = await Product.filter(id=product_id).first().values_list("stock", flat=True)
+            if stock is None:
+                raise ProductNotFound(f"No product {product_id}")
             limit = "below 0" if delta < 0 else f"above {MAX_STOCK}"
             raise InsufficientStock(f"Stock is {stock}; a delta of {delta} would take it {limit}", stock=stock)
         return await StockMovement.create(
-            product_id=product_id, delta=delta, reason=reason, resulting_stock=stock, actor=actor
+            product_id=product_id, delta=delta, reason=reason, resulting_stock=rows[0]["stock"], actor=actor
         )
 
 

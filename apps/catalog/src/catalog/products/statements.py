@@ -67,3 +67,16 @@ def page(dialect: str, filters: tuple[str, ...], column: str, descending: bool, 
         f" JOIN categories c ON c.id = p.category_id{where}"
         f" ORDER BY p.{column}{direction}, p.id{direction} LIMIT {next(numbers)}"
     )
+
+
+@functools.cache
+def add_stock(dialect: str, taking: bool) -> str:
+    """`stock = stock + delta` where the result stays within bounds, returning the stock it left; no
+    row when the product is missing or out of bounds. Bound values: delta, updated_at, the id, then
+    the bound: the least stock a taking (negative) delta needs, the most an adding one allows."""
+    p = functools.partial(placeholder, dialect)
+    bound = f"stock >= {p(4)}" if taking else f"stock <= {p(4)}"
+    return (
+        f"UPDATE products SET stock = stock + {p(1)}, version = version + 1, updated_at = {p(2)}"  # noqa: S608  # nosec B608  # placeholders only
+        f" WHERE id = {p(3)} AND {bound} RETURNING stock"
+    )
