@@ -41,12 +41,12 @@ _PAGE = (
 FIRST_PAGE = _PAGE.format(after="", limit="$2")
 # The redundant `name >= $2` lets the (category_id, name, id) index start at the cursor, as in the catalog.
 PAGE_AFTER = _PAGE.format(after=" AND p.name >= $2 AND (p.name > $2 OR (p.name = $2 AND p.id > $3))", limit="$4")
-# POST /v1/products: the category looked up by slug outside the transaction, then the product and
-# its first ledger row in one (BEGIN and COMMIT are asyncpg's transaction), ids and times made here.
-CATEGORY_ID = "SELECT id FROM categories WHERE slug = $1 LIMIT 1"
+# POST /v1/products: the product, its category looked up by slug in the INSERT, and its first
+# ledger row, in one transaction (BEGIN and COMMIT are asyncpg's); ids and times made here.
 INSERT_PRODUCT = (
     "INSERT INTO products (id, sku, name, description, price_units, currency, stock, status, version,"
-    " created_at, updated_at, category_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    " created_at, updated_at, category_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+    " (SELECT id FROM categories WHERE slug = $12))"
 )
 INSERT_MOVEMENT = (
     "INSERT INTO stock_movements (delta, reason, resulting_stock, actor, created_at, product_id)"
@@ -160,12 +160,11 @@ def create_app(mode: str, dsn: str | None, pool_max: int) -> Sanic:
         units = int(Decimal(data["price"]) * PRICE_SCALE)
         stock, status, description = data.get("stock", 0), data.get("status", "draft"), data.get("description", "")
         async with request.app.ctx.pool.acquire() as connection:
-            category_id = await connection.fetchval(CATEGORY_ID, data["category"])
             try:
                 async with connection.transaction():
                     await connection.execute(
                         INSERT_PRODUCT, product_id, data["sku"], data["name"], description, units,
-                        data["currency"], stock, status, 1, now, now, category_id,
+                        data["currency"], stock, status, 1, now, now, data["category"],
                     )  # fmt: skip
                     if stock:
                         await connection.fetchval(

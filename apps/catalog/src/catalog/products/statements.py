@@ -80,3 +80,20 @@ def add_stock(dialect: str, taking: bool) -> str:
         f"UPDATE products SET stock = stock + {p(1)}, version = version + 1, updated_at = {p(2)}"  # noqa: S608  # nosec B608  # placeholders only
         f" WHERE id = {p(3)} AND {bound} RETURNING stock"
     )
+
+
+@functools.cache
+def insert_product(dialect: str) -> tuple[str, tuple[str, ...]]:
+    """A product row, with the model fields whose values it binds, in order: the columns Tortoise's
+    create writes, except that category_id is looked up by the slug bound in its place. A slug that
+    names no category leaves it NULL, which the column's NOT NULL refuses."""
+    projection = Product._meta.fields_db_projection
+    fields = tuple(projection)
+    values = ", ".join(
+        f"(SELECT id FROM categories WHERE slug = {placeholder(dialect, n)})"  # noqa: S608  # nosec B608  # placeholder only
+        if field == "category_id"
+        else placeholder(dialect, n)
+        for n, field in enumerate(fields, 1)
+    )
+    columns = ", ".join(projection[field] for field in fields)
+    return f"INSERT INTO products ({columns}) VALUES ({values})", fields  # noqa: S608  # nosec B608  # model column names
