@@ -32,33 +32,32 @@ _PRODUCT_COLUMNS = (
 # GET by id: the catalog's statement without p.category_id (read, never sent back).
 POINT_READ = f"SELECT {_PRODUCT_COLUMNS} FROM products p JOIN categories c ON c.id = p.category_id WHERE p.id = $1"  # noqa: S608  # nosec B608  # constant text
 # A page by category in the default order (name, id), one row more than the page to know whether
-# another follows, after a cursor or not. The catalog's (the ORM's select_related) reads the
-# category's six columns where the floor reads its slug alone (the body needs nothing else), and
-# binds the cursor's name three times where the floor binds it once; the plan is the same.
+# another follows, after a cursor or not: the catalog's statement without p.category_id.
 _PAGE = (
-    f"SELECT {_PRODUCT_COLUMNS} FROM products p LEFT OUTER JOIN categories c ON c.id = p.category_id"  # noqa: S608  # nosec B608  # constant text
-    " WHERE p.category_id = (SELECT id FROM categories WHERE slug = $1) {after}"
-    " ORDER BY p.name, p.id LIMIT $2"
+    f"SELECT {_PRODUCT_COLUMNS} FROM products p JOIN categories c ON c.id = p.category_id"  # noqa: S608  # nosec B608  # constant text
+    " WHERE p.category_id = (SELECT id FROM categories WHERE slug = $1){after}"
+    " ORDER BY p.name, p.id LIMIT {limit}"
 )
-FIRST_PAGE = _PAGE.format(after="")
-# The redundant `name >= $3` lets the (category_id, name, id) index start at the cursor, as in the catalog.
-PAGE_AFTER = _PAGE.format(after="AND p.name >= $3 AND (p.name > $3 OR (p.name = $3 AND p.id > $4))")
-# POST /v1/products: the category looked up by slug outside the transaction, then the product and
-# its first ledger row in one (BEGIN and COMMIT are asyncpg's transaction), ids and times made here.
-CATEGORY_ID = "SELECT id FROM categories WHERE slug = $1 LIMIT 1"
+FIRST_PAGE = _PAGE.format(after="", limit="$2")
+# The redundant `name >= $2` lets the (category_id, name, id) index start at the cursor, as in the catalog.
+PAGE_AFTER = _PAGE.format(after=" AND p.name >= $2 AND (p.name > $2 OR (p.name = $2 AND p.id > $3))", limit="$4")
+# POST /v1/products: the product, its category looked up by slug in the INSERT, and its first
+# ledger row, in one transaction (BEGIN and COMMIT are asyncpg's); ids and times made here.
 INSERT_PRODUCT = (
     "INSERT INTO products (id, sku, name, description, price_units, currency, stock, status, version,"
-    " created_at, updated_at, category_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    " created_at, updated_at, category_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+    " (SELECT id FROM categories WHERE slug = $12))"
 )
 INSERT_MOVEMENT = (
     "INSERT INTO stock_movements (delta, reason, resulting_stock, actor, created_at, product_id)"
     " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
 )
 # POST /v1/products/{id}/stock, in one transaction: the conditional update (a positive delta, as
-# the bench sends, is bounded above), the stock it left (re-read, as the catalog does; an
-# `UPDATE ... RETURNING stock` would save this round trip in both), then the ledger row.
+# the bench sends, is bounded above) returning the stock it left, then the ledger row. The stock is
+# read on its own only when the update changed nothing, to tell a missing product from a full one.
 ADD_STOCK = (
     "UPDATE products SET stock = stock + $1, version = version + 1, updated_at = $2 WHERE id = $3 AND stock <= $4"
+    " RETURNING stock"
 )
 READ_STOCK = "SELECT stock FROM products WHERE id = $1 LIMIT 1"
 MAX_STOCK = 1_000_000_000
@@ -148,7 +147,7 @@ def create_app(mode: str, dsn: str | None, pool_max: int) -> Sanic:
             rows = await pool.fetch(FIRST_PAGE, category, limit + 1)
         else:
             name, row_id = decode_cursor(cursor, "name")
-            rows = await pool.fetch(PAGE_AFTER, category, limit + 1, name, UUID(row_id))
+            rows = await pool.fetch(PAGE_AFTER, category, name, UUID(row_id), limit + 1)
         page = rows[:limit]
         next_cursor = encode_cursor("name", page[-1]["name"], page[-1]["id"]) if len(rows) > limit else None
         return json({"items": [product_body(row) for row in page], "next_cursor": next_cursor})
@@ -161,12 +160,11 @@ def create_app(mode: str, dsn: str | None, pool_max: int) -> Sanic:
         units = int(Decimal(data["price"]) * PRICE_SCALE)
         stock, status, description = data.get("stock", 0), data.get("status", "draft"), data.get("description", "")
         async with request.app.ctx.pool.acquire() as connection:
-            category_id = await connection.fetchval(CATEGORY_ID, data["category"])
             try:
                 async with connection.transaction():
                     await connection.execute(
                         INSERT_PRODUCT, product_id, data["sku"], data["name"], description, units,
-                        data["currency"], stock, status, 1, now, now, category_id,
+                        data["currency"], stock, status, 1, now, now, data["category"],
                     )  # fmt: skip
                     if stock:
                         await connection.fetchval(
@@ -188,10 +186,10 @@ def create_app(mode: str, dsn: str | None, pool_max: int) -> Sanic:
         delta, reason = data["delta"], data["reason"]
         now = datetime.now(UTC)
         async with request.app.ctx.pool.acquire() as connection, connection.transaction():
-            updated = await connection.execute(ADD_STOCK, delta, now, product_id, MAX_STOCK - delta)
-            stock = await connection.fetchval(READ_STOCK, product_id)
-            if stock is None or updated == "UPDATE 0":
-                return json({"detail": "not found or above the maximum"}, status=404 if stock is None else 409)
+            stock = await connection.fetchval(ADD_STOCK, delta, now, product_id, MAX_STOCK - delta)
+            if stock is None:
+                current = await connection.fetchval(READ_STOCK, product_id)
+                return json({"detail": "not found or above the maximum"}, status=404 if current is None else 409)
             movement_id = await connection.fetchval(INSERT_MOVEMENT, delta, reason, stock, "bench", now, product_id)
         body = {"id": movement_id, "delta": delta, "reason": reason, "resulting_stock": stock, "actor": "bench"}
         return json({**body, "created_at": now.isoformat()}, status=201)

@@ -62,6 +62,20 @@ async def test_create_product_reused_key_other_body_refused(client, category):
     assert [p["id"] for p in await products(client)] == [first.json["id"]]
 
 
+async def test_create_product_refused_leaves_key_unused(client, category):
+    """A creation refused inside the key's transaction (an unknown category fails the INSERT itself)
+    stores nothing, so the key still creates once the body is right."""
+    refused = await post(client, "order-1", {**BODY, "category": "ghost"})
+
+    created = await post(client, "order-1")
+
+    problem = assert_problem(refused, 422, "validation-error")
+    assert [error["pointer"] for error in problem["errors"]] == ["/category"]
+    assert created.status == 201, created.text
+    assert created.headers["Idempotent-Replayed"] == "false"
+    assert [p["id"] for p in await products(client)] == [created.json["id"]]
+
+
 async def test_create_product_same_key_other_subject_is_separate(client, category):
     alice = await post(client, "order-1", token=make_token(sub="alice"))
 

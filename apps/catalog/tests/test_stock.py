@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from catalog.products.schemas import MAX_STOCK
 from tests.support.api import assert_problem
 from tests.support.tokens import auth, make_token
 
@@ -98,8 +99,23 @@ async def test_adjust_stock_rejects_bad_body(client, product, body, pointer):
     assert await state(client, product["id"]) == before
 
 
-async def test_adjust_stock_unknown_product_not_found(client, product):
-    response = await adjust(client, str(uuid.uuid4()), {"delta": 1, "reason": "ghost"})
+async def test_adjust_stock_above_maximum_changes_nothing(client, product):
+    body = {"sku": "FULL-1", "name": "Full shelf", "category": product["category"], "price": "1.00",
+            "currency": "EUR", "stock": MAX_STOCK}  # fmt: skip
+    _, created = await client.post("/v1/products", json=body, headers=auth())
+    assert created.status == 201, created.text
+    before = await state(client, created.json["id"])
+
+    response = await adjust(client, created.json["id"], {"delta": 1, "reason": "delivery"})
+
+    problem = assert_problem(response, 409, "insufficient-stock")
+    assert problem["stock"] == MAX_STOCK
+    assert await state(client, created.json["id"]) == before
+
+
+@pytest.mark.parametrize("delta", [pytest.param(1, id="add"), pytest.param(-1, id="take")])
+async def test_adjust_stock_unknown_product_not_found(client, product, delta):
+    response = await adjust(client, str(uuid.uuid4()), {"delta": delta, "reason": "ghost"})
 
     assert_problem(response, 404, "product-not-found")
 

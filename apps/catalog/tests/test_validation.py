@@ -215,6 +215,14 @@ async def test_create_duplicate_conflicts(client, product, path, body, slug):
     assert after.json == before.json
 
 
+async def test_create_product_unknown_category_reported_before_taken_sku(client, product):
+    _, response = await client.post(
+        "/v1/products", json={**NEW_PRODUCT, "sku": product["sku"], "category": "ghost"}, headers=auth()
+    )
+
+    assert_points_at(assert_problem(response, 422, "validation-error"), "/category")
+
+
 async def test_update_product_duplicate_sku_conflicts(client, product):
     _, other = await client.post("/v1/products", json=NEW_PRODUCT, headers=auth())
 

@@ -10,8 +10,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from tortoise.expressions import Q
-
 from catalog.errors import InvalidCursor
 
 # API sort name -> model column.
@@ -67,23 +65,16 @@ def _timestamp(value: Any) -> datetime:
 _CURSOR_VALUES: dict[str, Any] = {"name": _text, "price_units": _integer, "created_at": _timestamp, "id": _integer}
 
 
-def order_and_after(sort: str, cursor: str | None) -> tuple[list[str], Q | None]:
-    """ORDER BY terms and the 'after the cursor' condition for a sort such as `-price`."""
+def keyset(sort: str, cursor: str | None) -> tuple[str, bool, tuple[Any, str] | None]:
+    """For a sort such as `-price`: its column, whether it descends, and the (column value, row id)
+    the page starts after, None for the first page."""
     descending = sort.startswith("-")
     column = SORT_COLUMNS[sort.lstrip("-")]
-    sign = "-" if descending else ""
-    order = [f"{sign}{column}", f"{sign}id"]
     if cursor is None:
-        return order, None
+        return column, descending, None
     value, row_id = decode_cursor(cursor, sort)
     try:
         UUID(row_id)
     except ValueError:
         raise InvalidCursor("Use next_cursor exactly as a previous page returned it") from None
-    op, bound = ("lt", "lte") if descending else ("gt", "gte")
-    # The redundant `column >= value` (<= descending) is what lets the (column, id) index start at the
-    # cursor: with the OR alone the database walks every earlier row (2 s for a deep page of 1M rows).
-    after = Q(**{f"{column}__{bound}": value}) & (
-        Q(**{f"{column}__{op}": value}) | Q(**{column: value, f"id__{op}": row_id})
-    )
-    return order, after
+    return column, descending, (value, row_id)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Q, Subquery
+from tortoise.expressions import F, Q
+from tortoise.filters import escape_like
 from tortoise.transactions import in_transaction
 
 from catalog.categories.models import Category
@@ -20,8 +20,9 @@ from catalog.errors import (
     ValidationFailed,
 )
 from catalog.money import check_price, from_units, to_units
+from catalog.products import statements
 from catalog.products.models import Product, StockMovement
-from catalog.products.pagination import decode_cursor, encode_cursor, order_and_after
+from catalog.products.pagination import decode_cursor, encode_cursor, keyset
 from catalog.products.schemas import MAX_STOCK, ProductIn, ProductQuery
 from catalog.schemas import PageQuery
 
@@ -29,29 +30,21 @@ INITIAL_STOCK_REASON = "initial stock"
 MOVEMENT_SORT = "id"
 
 
+def _unknown_category() -> ValidationFailed:
+    return ValidationFailed(errors=[{"pointer": "/category", "detail": "no such category; create it first"}])
+
+
 async def _category_id(slug: str) -> int:
     category_id = await Category.filter(slug=slug).first().values_list("id", flat=True)
     if category_id is None:
-        raise ValidationFailed(errors=[{"pointer": "/category", "detail": "no such category; create it first"}])
+        raise _unknown_category()
     return int(category_id)  # type: ignore[call-overload]
-
-
-@functools.cache  # one statement per dialect, built once
-def _get_by_id_sql(dialect: str) -> str:
-    """The point read as one hand-written statement: the ORM's generic path (query building, the
-    select_related join, two model instances) cost more CPU than the database did (`make bench`)."""
-    columns = ", ".join(f"p.{column}" for column in sorted(Product._meta.db_fields))
-    placeholder = "$1" if dialect == "postgres" else "?"
-    return (
-        f"SELECT {columns}, c.slug AS category_slug FROM products p"  # noqa: S608  # nosec B608  # model column names
-        f" JOIN categories c ON c.id = p.category_id WHERE p.id = {placeholder}"
-    )
 
 
 async def get_product(product_id: UUID) -> tuple[Product, str]:
     db = Product._meta.db
     pk = Product._meta.pk.to_db_value(product_id, Product)
-    rows = await db.execute_query_dict(_get_by_id_sql(db.capabilities.dialect), [pk])
+    rows = await db.execute_query_dict(statements.get_by_id(db.capabilities.dialect), [pk])
     if not rows:
         raise ProductNotFound(f"No product {product_id}")
     # The ORM's own row-to-model conversion, so every type comes back as a query would give it.
@@ -59,19 +52,25 @@ async def get_product(product_id: UUID) -> tuple[Product, str]:
 
 
 async def create_product(data: ProductIn, actor: str) -> tuple[Product, str]:
-    category_id = await _category_id(data.category)
+    """The product and its first ledger row in one transaction. The category is looked up by slug
+    inside the INSERT: a statement of its own cost a round trip and a span on every creation."""
+    # Its id, version and timestamps are made as Tortoise's create makes them.
+    product = Product(
+        sku=data.sku,
+        name=data.name,
+        description=data.description,
+        price_units=to_units(data.price),
+        currency=data.currency,
+        stock=data.stock,
+        status=data.status,
+    )
+    fields = Product._meta.fields_map
     try:
-        async with in_transaction():
-            product = await Product.create(
-                sku=data.sku,
-                name=data.name,
-                description=data.description,
-                category_id=category_id,
-                price_units=to_units(data.price),
-                currency=data.currency,
-                stock=data.stock,
-                status=data.status,
-            )
+        async with in_transaction() as connection:
+            sql, names = statements.insert_product(connection.capabilities.dialect)
+            values = {name: fields[name].to_db_value(getattr(product, name), product) for name in names}
+            values["category_id"] = data.category  # the slug, which the statement looks up
+            await connection.execute_insert(sql, [values[name] for name in names])
             if data.stock:
                 await StockMovement.create(
                     product_id=product.id,
@@ -81,6 +80,9 @@ async def create_product(data: ProductIn, actor: str) -> tuple[Product, str]:
                     actor=actor,
                 )
     except IntegrityError:
+        # The row named no category (NOT NULL) or a taken SKU (UNIQUE): the category is reported first.
+        if not await Category.exists(slug=data.category):
+            raise _unknown_category() from None
         raise SkuConflict(f"SKU {data.sku!r} is taken") from None
     return product, data.category
 
@@ -130,49 +132,47 @@ async def _raise_missing_or_stale(product_id: UUID) -> None:
 
 
 async def adjust_stock(product_id: UUID, delta: int, reason: str, actor: str) -> StockMovement:
-    """One conditional UPDATE (`stock = stock + delta WHERE stock + delta BETWEEN 0 AND MAX`) plus
-    its ledger row, in one transaction: concurrent adjustments can never oversell."""
-    async with in_transaction():
-        bounds = Q(stock__gte=-delta) if delta < 0 else Q(stock__lte=MAX_STOCK - delta)
-        updated = await Product.filter(Q(id=product_id) & bounds).update(
-            stock=F("stock") + delta, version=F("version") + 1, updated_at=datetime.now(UTC)
-        )
-        # The row is locked by our UPDATE until commit, so this read is the stock we produced.
-        stock = await Product.filter(id=product_id).first().values_list("stock", flat=True)
-        if stock is None:
-            raise ProductNotFound(f"No product {product_id}")
-        if not updated:
+    """One conditional UPDATE (`stock = stock + delta WHERE stock + delta BETWEEN 0 AND MAX`) that
+    returns the stock it left, plus its ledger row, in one transaction: concurrent adjustments can
+    never oversell."""
+    bound = -delta if delta < 0 else MAX_STOCK - delta
+    pk = Product._meta.pk.to_db_value(product_id, Product)
+    async with in_transaction() as connection:
+        sql = statements.add_stock(connection.capabilities.dialect, taking=delta < 0)
+        rows = await connection.execute_query_dict(sql, [delta, datetime.now(UTC), pk, bound])
+        if not rows:
+            stock = await Product.filter(id=product_id).first().values_list("stock", flat=True)
+            if stock is None:
+                raise ProductNotFound(f"No product {product_id}")
             limit = "below 0" if delta < 0 else f"above {MAX_STOCK}"
             raise InsufficientStock(f"Stock is {stock}; a delta of {delta} would take it {limit}", stock=stock)
         return await StockMovement.create(
-            product_id=product_id, delta=delta, reason=reason, resulting_stock=stock, actor=actor
+            product_id=product_id, delta=delta, reason=reason, resulting_stock=rows[0]["stock"], actor=actor
         )
 
 
-async def list_products(query: ProductQuery) -> tuple[list[Product], str | None]:
-    """One page in the query's order (each row with its category), and the cursor of the next."""
-    order, after = order_and_after(query.sort, query.cursor)
-    condition = Q()
-    if query.category is not None:
-        # By id (one lookup in a subquery), so the (category_id, name, id) index both filters and orders:
-        # through the join, PostgreSQL scanned the name index and skipped the other categories' rows.
-        condition &= Q(category_id=Subquery(Category.filter(slug=query.category).values("id")))
-    if query.status is not None:
-        condition &= Q(status=query.status)
-    if query.min_price is not None:
-        condition &= Q(price_units__gte=to_units(query.min_price))
-    if query.max_price is not None:
-        condition &= Q(price_units__lte=to_units(query.max_price))
-    if query.q is not None:
-        condition &= Q(sku__icontains=query.q) | Q(name__icontains=query.q) | Q(description__icontains=query.q)
+async def list_products(query: ProductQuery) -> tuple[list[tuple[Product, str]], str | None]:
+    """One page in the query's order (each product with its category's slug), and the cursor of the next."""
+    column, descending, after = keyset(query.sort, query.cursor)
+    fields = Product._meta.fields_map
+    given = {
+        "category": query.category,
+        "status": None if query.status is None else fields["status"].to_db_value(query.status, Product),
+        "min_price": None if query.min_price is None else to_units(query.min_price),
+        "max_price": None if query.max_price is None else to_units(query.max_price),
+        "q": None if query.q is None else f"%{escape_like(query.q)}%",
+    }
+    filters = tuple(name for name in statements.PAGE_FILTERS if given[name] is not None)
+    values = [given[name] for name in filters]
     if after is not None:
-        condition &= after
-    rows = await Product.filter(condition).order_by(*order).limit(query.limit + 1).select_related("category")
-    page, more = rows[: query.limit], len(rows) > query.limit
+        values += [fields[column].to_db_value(after[0], Product), fields["id"].to_db_value(after[1], Product)]
+    db = Product._meta.db
+    sql = statements.page(db.capabilities.dialect, filters, column, descending, after is not None)
+    rows = await db.execute_query_dict(sql, [*values, query.limit + 1])
+    page = [(Product._init_from_db(**row), row["category_slug"]) for row in rows[: query.limit]]
     next_cursor = None
-    if more:
-        last = page[-1]
-        column = order[0].lstrip("-")
+    if len(rows) > query.limit:
+        last, _ = page[-1]
         next_cursor = encode_cursor(query.sort, getattr(last, column), last.id)
     return page, next_cursor
 
