@@ -302,6 +302,29 @@ def test_ui_is_served_over_http_behind_the_ingress(converged):
     assert rule["http"]["paths"][0]["backend"]["service"] == {"name": "argocd-server", "port": {"name": "http"}}
 
 
+def _render(tmp_path, playbook: str, extra: dict, env: dict[str, str]):
+    """Run `playbook` on localhost with the roles and `extra` vars; the message of its last task."""
+    path = tmp_path / "render.yml"
+    path.write_text(playbook)
+    environment = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
+        "ANSIBLE_ROLES_PATH": str(ROLES),
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
+        "PATH": f"{TOOLS_DIR / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        **env,
+    }
+    environment.pop("CATALOG_GIT_USERNAME", None)
+    variables = {"platform_repo_root": str(REPO_ROOT), "ansible_python_interpreter": sys.executable, **extra}
+    result = run(
+        [ANSIBLE_BIN / "ansible-playbook", path, "-i", "localhost,", "-e", json.dumps(variables)],
+        env=environment,
+        cwd=REPO_ROOT,
+        timeout=300,
+    )
+    return json.loads(result.stdout)["plays"][0]["tasks"][-1]["hosts"]["localhost"]["msg"]
+
+
 _RENDER_PLAYBOOK = """
 - name: Render the argocd bootstrap objects and repository Secret data
   hosts: localhost
@@ -325,29 +348,7 @@ _RENDER_PLAYBOOK = """
     ],
 )
 def test_argocd_role_renders_repo_url_and_credentials(tmp_path, repo_url, token):
-    playbook = tmp_path / "render.yml"
-    playbook.write_text(_RENDER_PLAYBOOK)
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
-        "ANSIBLE_ROLES_PATH": str(ROLES),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
-        "PATH": f"{TOOLS_DIR / 'bin'}{os.pathsep}{os.environ['PATH']}",
-        "CATALOG_GIT_TOKEN": token,
-    }
-    env.pop("CATALOG_GIT_USERNAME", None)
-    extra = {
-        "platform_repo_root": str(REPO_ROOT),
-        "argocd_repo_url": repo_url,
-        "ansible_python_interpreter": sys.executable,
-    }
-    result = run(
-        [ANSIBLE_BIN / "ansible-playbook", playbook, "-i", "localhost,", "-e", json.dumps(extra)],
-        env=env,
-        cwd=REPO_ROOT,
-        timeout=300,
-    )
-    shown = json.loads(result.stdout)["plays"][0]["tasks"][-1]["hosts"]["localhost"]["msg"]
+    shown = _render(tmp_path, _RENDER_PLAYBOOK, {"argocd_repo_url": repo_url}, {"CATALOG_GIT_TOKEN": token})
 
     literal = _repo_url(list(render.argocd_documents()))
     url = repo_url or literal
@@ -359,3 +360,41 @@ def test_argocd_role_renders_repo_url_and_credentials(tmp_path, repo_url, token)
     assert (literal in json.dumps(shown["objects"])) == (not repo_url)
     credentials = {"username": "git", "password": token} if token else {}
     assert shown["secret"] == {"type": "git", "url": url, **credentials}
+
+
+_CONTROLLER_CONFIG_PLAYBOOK = """
+- name: Render the argo_workflows install's kustomization
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Load the role's variables
+      ansible.builtin.include_role: {name: argo_workflows, tasks_from: templates-found.yml, public: true}
+    - name: Show
+      ansible.builtin.debug:
+        msg: "{{ _argo_workflows_kustomization.patches }}"
+"""
+STORE = {
+    "archiveLogs": True,
+    "artifactory": {
+        "repoURL": "https://store.example.test/argo",
+        "usernameSecret": {"name": "artifact-repository", "key": "username"},
+        "passwordSecret": {"name": "artifact-repository", "key": "password"},
+    },
+}
+
+
+@pytest.mark.static
+@pytest.mark.parametrize("repository", [pytest.param({}, id="default-none"), pytest.param(STORE, id="artifactory")])
+def test_argo_workflows_role_configures_the_artifact_repository_only_when_set(tmp_path, repository):
+    extra = {"argo_workflows_artifact_repository": repository} if repository else {}
+    patches = _render(tmp_path, _CONTROLLER_CONFIG_PLAYBOOK, extra, {})
+
+    data: dict[str, str] = {}
+    for entry in patches:
+        patch = json.loads(entry["patch"])  # a strategic merge patch (an object) or a JSON patch (a list)
+        if isinstance(patch, dict) and patch["kind"] == "ConfigMap":
+            data.update(patch["data"])
+    assert set(data) == {"workflowRestrictions", "executor"} | ({"artifactRepository"} if repository else set())
+    if repository:
+        assert yaml.safe_load(data["artifactRepository"]) == repository
