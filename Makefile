@@ -20,7 +20,7 @@ $(VENV_STAMP): pyproject.toml $(CATALOG)/pyproject.toml $(CATALOG)/constraints.t
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CATALOG)/constraints.txt pip
 	$(BIN)/pip install --quiet --disable-pip-version-check -c $(CATALOG)/constraints.txt \
-	  -e '$(CATALOG)[test,lint]' --group platform --group bench --group ansible
+	  -e '$(CATALOG)[test,lint]' --group platform --group bench --group ansible --group suite
 	@touch $@
 
 .PHONY: venv
@@ -55,7 +55,7 @@ lint: venv ## ruff, mypy and bandit over the service and the pipeline's steps.
 
 .PHONY: test
 test: lint ## Lint, then the whole pytest suite (every tier; CI=true fails on any skip).
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses 2
 
 .PHONY: fuzz
 fuzz: venv ## Schemathesis on SQLite and PostgreSQL with 200 examples per operation (FUZZ_SEED to vary; ~15 min).

@@ -1,5 +1,6 @@
-"""Suite-wide rule: under CI=true a skipped test fails the run, so a missing tool or service can
-never turn red into green. Locally a skip stays a skip, with its one-line reason in the summary."""
+"""Suite-wide rules: under CI=true a skipped test fails the run, so a missing tool or service can
+never turn red into green (locally a skip stays a skip, with its one-line reason in the summary);
+and which of `make test`'s two workers runs a test."""
 
 from __future__ import annotations
 
@@ -8,6 +9,25 @@ import os
 import pytest
 
 _skipped: list[str] = []
+
+# `make test` runs two pytest-xdist workers; this scheduler gives each one half, in file order.
+# The real node, the images podman builds for it and the kwok control plane exist once per run, so
+# every tier that touches them stays on one worker; the other takes the service's tiers and the
+# Ansible tier (a control plane of its own), which touch none of them. Run one after the other, the
+# two halves took about the same time (~36 min each), so together they take the longer one's.
+# (xdist's own `--dist loadgroup` cannot do it here: on pytest 9 its group suffix never reaches the
+# test ids.)
+_SERVICE_AND_ANSIBLE = ("apps/catalog/tests/", "tests/ansible/")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TwoHalves(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "service-and-ansible" if nodeid.startswith(_SERVICE_AND_ANSIBLE) else "cluster"
+
+    return TwoHalves(config, log)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -7,6 +7,7 @@ leaves half a chart behind; a stamp of the inputs makes a rerun with nothing cha
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import shutil
@@ -75,7 +76,15 @@ def _build(name: str, spec: dict, scratch: Path) -> dict:
 
 
 def assemble() -> dict[str, dict]:
-    """Build every artifact (unless the stamp says they are current); return sources.json."""
+    """Build every artifact (unless the stamp says they are current); return sources.json. Runs
+    that assemble at once (`make test`'s two workers) take turns, so none reads a half-built set."""
+    TOOLS_DIR.mkdir(parents=True, exist_ok=True)
+    with (TOOLS_DIR / ".upstream.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _assemble()
+
+
+def _assemble() -> dict[str, dict]:
     digest = _inputs_digest()
     if SOURCES.exists():
         recorded = json.loads(SOURCES.read_text())
