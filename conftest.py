@@ -20,6 +20,7 @@ _skipped: list[str] = []
 _SERVICE_AND_ANSIBLE = ("apps/catalog/tests/", "tests/ansible/")
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest without xdist (the pipeline's test step) never calls it
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     from xdist.scheduler import LoadScopeScheduling
 
