@@ -18,13 +18,13 @@ import pytest
 from tests.container.podman import make_image
 from tests.realnode import database
 from tests.support.namespaces import namespace_factory
-from tests.support.registry import LocalRegistry, crane, push_layout
 from tests.support.schemas import ensure_schemas, kubeconform_args, schemas_cached
 from tests.support.tiers import skip_or_fail
 from tools.cluster import realnode
 from tools.cluster.controlplane import KUBECONFIG as SHARED_KUBECONFIG
 from tools.cluster.controlplane import ControlPlane, claim_shared_kubeconfig
 from tools.cluster.realnode.cleanup import leftovers, live_runs
+from tools.cluster.registry import LocalRegistry, crane, push_layout
 from tools.cluster.toolbox import CONTROL_PLANE_BINARIES, missing
 
 

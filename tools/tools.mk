@@ -73,6 +73,13 @@ REAL_NODES ?= 1
 cluster-up: ## Start the test control plane (etcd, apiserver, controllers, kwok) with REAL_NODES real nodes (default 1, root only); kubeconfig in .tools/kubeconfig.
 	@$(TOOLS_PYTHON) -m tools.cluster.controlplane up --real-nodes=$(REAL_NODES)
 
+# Where apps/catalog/image/build.sh (`make image`) writes the image's OCI layout.
+CATALOG_LAYOUT := var/image/oci
+
+.PHONY: cluster-image
+cluster-image: image ## Push `make image`'s catalog by digest to the registry of cluster-up's real nodes; prints its reference and writes .tools/catalog-values.yaml for the chart.
+	@$(TOOLS_PYTHON) -m tools.cluster.controlplane image $(CATALOG_LAYOUT)
+
 .PHONY: cluster-down
 cluster-down: ## Stop the test control plane started by cluster-up and remove its state.
 	@$(TOOLS_PYTHON) -m tools.cluster.controlplane down

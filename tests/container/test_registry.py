@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.container.podman import ImageBuild, podman
-from tests.support.registry import LocalRegistry, cosign_keypair, cosign_sign, cosign_verify, crane, push_layout
+from tests.support.registry import cosign_keypair, cosign_sign, cosign_verify
+from tools.cluster.registry import LocalRegistry, crane, push_layout
 
 pytestmark = pytest.mark.container
 

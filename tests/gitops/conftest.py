@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from tests.gitops.steps_cli import SeededRemote, python_ready
-from tests.support.registry import cosign_keypair, push_layout
+from tests.support.registry import cosign_keypair
 from tests.support.tiers import skip_or_fail
 from tools.cluster import processes
 from tools.cluster.argo_workflows import ArgoWorkflows, executor_layout
 from tools.cluster.realnode import RealNodes, host
+from tools.cluster.registry import push_layout
 from tools.cluster.toolbox import missing
 
 

@@ -21,7 +21,7 @@ import yaml
 
 from tests.container.podman import operator_secrets
 from tests.realnode import database
-from tests.realnode.environments import RESTRICTED, placement_values, rendered_for
+from tests.realnode.environments import RESTRICTED, rendered_for
 from tests.realnode.pods import get
 from tests.realnode.sync import explain, presync_hooks
 from tests.support.process_tier import wait_until
@@ -29,7 +29,7 @@ from tests.support.registry import cosign_sign
 from tests.support.tiers import skip_or_fail
 from tools.cluster import argocd
 from tools.cluster.controlplane import ControlPlane
-from tools.cluster.realnode import RealNodes, label_selector
+from tools.cluster.realnode import RealNodes, label_selector, placement_values
 
 from .remote import Remote, with_header
 from .steps_cli import python_ready, steps

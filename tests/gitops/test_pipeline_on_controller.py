@@ -22,11 +22,12 @@ from tests.container.podman import PODMAN_ENV, build_steps_image
 from tests.gitops.remote import GitDaemon
 from tests.gitops.steps_cli import SeededRemote, python_ready
 from tests.gitops.workflows import create_workflow, latencies
-from tests.support.registry import LocalRegistry, cosign_sign, crane
+from tests.support.registry import cosign_sign
 from tests.support.tiers import skip_or_fail
 from tools.cluster import processes
 from tools.cluster.argo_workflows import ArgoWorkflows
 from tools.cluster.realnode import RealNodes
+from tools.cluster.registry import LocalRegistry, crane
 from tools.cluster.toolbox import REPO_ROOT, run
 
 pytestmark = pytest.mark.gitops

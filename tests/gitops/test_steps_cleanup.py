@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.gitops.steps_cli import SeededRemote, assert_refused, crane_resolving, steps
-from tests.support.registry import LocalRegistry, cosign_attest, cosign_sign, crane, push_tiny_image
+from tests.support.registry import cosign_attest, cosign_sign, push_tiny_image
 from tests.support.tiers import skip_or_fail
+from tools.cluster.registry import LocalRegistry, crane
 
 pytestmark = pytest.mark.gitops
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.gitops.steps_cli import SeededRemote, assert_refused, race, steps
-from tests.support.registry import LocalRegistry, cosign_keypair, cosign_sign, crane, push_tiny_image
+from tests.support.registry import cosign_keypair, cosign_sign, push_tiny_image
+from tools.cluster.registry import LocalRegistry, crane
 
 pytestmark = pytest.mark.gitops
 

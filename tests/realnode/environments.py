@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from tests.container.podman import operator_secrets, token_for
 from tests.support import render
 from tools.cluster.controlplane import ControlPlane
-from tools.cluster.realnode import NODE_LABEL, TOLERATION, label_selector
+from tools.cluster.realnode import label_selector, node_values
 
 from . import database
 from .pods import get
@@ -20,24 +20,6 @@ from .sync import sync
 
 # Namespaces of the catalog enforce the restricted Pod Security profile (roles/namespaces).
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
-
-
-def placement_values() -> dict:
-    """What an operator sets in environments/<env>/values.yaml for this cluster: the real node
-    (selector and toleration) and no kinds from CRDs this plane does not serve. dev's SQLite claim
-    is bound by the cluster's storage provisioner, as on Docker Desktop."""
-    return {
-        "nodeSelector": NODE_LABEL,
-        "tolerations": [TOLERATION],
-        "monitoring": {name: {"enabled": False} for name in ("serviceMonitor", "prometheusRule", "dashboard")},
-    }
-
-
-def node_values(image: str) -> dict:
-    """What differs from environments/<env> on this cluster: the image pin (the local registry)
-    and placement_values()."""
-    repository, digest = image.split("@")
-    return {"image": {"repository": repository, "digest": digest}, **placement_values()}
 
 
 def rendered_for(environment: str, image: str, namespace: str, **overrides) -> render.Rendered:

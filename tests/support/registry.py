@@ -1,6 +1,6 @@
-"""A local OCI registry (distribution v3, `registry` from `make tools`) on loopback, with crane
-and cosign v2 as the pipelines use them: push an OCI layout, read digests, sign and verify with a
-local key and no transparency log (a laptop has none to upload to)."""
+"""Images and signatures as the pipelines make them, in a local registry (tools.cluster.registry):
+tiny images of a chosen age, and cosign v2 with a local key and no transparency log (a laptop has
+none to upload to)."""
 
 from __future__ import annotations
 
@@ -9,67 +9,14 @@ import json
 import os
 import subprocess
 import tarfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
-from tools.cluster.processes import ProcessGroup
-from tools.cluster.toolbox import free_port, run, tool
+from tools.cluster.registry import crane
+from tools.cluster.toolbox import run, tool
 
 # cosign reads the key's password from here; a throwaway key per test needs no secret one.
 _COSIGN_ENV = {**os.environ, "COSIGN_PASSWORD": "test-only"}
-
-
-class LocalRegistry:
-    """`registry serve` on <address>:<free port> (loopback unless a real node's pods must reach it:
-    then its bridge address), storage under `root`; plain HTTP."""
-
-    def __init__(self, root: Path, address: str = "127.0.0.1") -> None:
-        self.root = root
-        self.port = free_port()
-        self.host = f"{address}:{self.port}"
-        self._processes = ProcessGroup(root, detached=False)
-
-    def start(self, timeout: float = 20) -> LocalRegistry:
-        config = self.root / "config.yml"
-        config.write_text(
-            "version: 0.1\n"
-            f"storage:\n  filesystem:\n    rootdirectory: {self.root / 'data'}\n"
-            # Deletes on, as the platform's registry has them: the cleanup step deletes by digest.
-            "  delete:\n    enabled: true\n"
-            f"http:\n  addr: {self.host}\n"
-            "log:\n  level: warn\n"
-        )
-        process = self._processes.start("registry", [str(tool("registry")), "serve", str(config)])
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"registry exited {process.returncode}: {(self.root / 'registry.log').read_text()}")
-            try:
-                if httpx.get(f"http://{self.host}/v2/", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError(f"registry not answering on {self.host} within {timeout} s")
-
-    @property
-    def pids(self) -> list[int]:
-        return [child.pid for child in self._processes.children]
-
-    def stop(self) -> None:
-        self._processes.stop()
-
-
-def crane(*args: str) -> str:
-    return run([tool("crane"), *args, "--insecure"]).stdout.strip()
-
-
-def push_layout(layout: Path, reference: str) -> str:
-    """Push an OCI layout as is (its blobs and manifest bytes unchanged); returns the registry's digest."""
-    crane("push", str(layout), reference)
-    return crane("digest", reference)
 
 
 def push_tiny_image(reference: str, created: datetime, scratch: Path) -> str:

@@ -1,6 +1,7 @@
 """A real Kubernetes control plane on 127.0.0.1 for the platform tests and for `make cluster-up`:
 etcd, kube-apiserver (Node,RBAC authorization, admission plugins on), kube-controller-manager,
-kube-scheduler and kwok fake nodes. `python -m tools.cluster.controlplane up|down|status` drives it by hand."""
+kube-scheduler and kwok fake nodes. `python -m tools.cluster.controlplane up|down|status` drives it by
+hand; `image <oci-layout>` pushes an image to the registry its real nodes pull from (`make cluster-image`)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ import yaml
 
 from tools.cluster import components, crds, processes
 from tools.cluster.pki import create_pki
-from tools.cluster.toolbox import CONTROL_PLANE_BINARIES, TOOLS_DIR, free_ports, missing, run, tool
+from tools.cluster.toolbox import CONTROL_PLANE_BINARIES, REPO_ROOT, TOOLS_DIR, free_ports, missing, run, tool
 
 STATE_PREFIX = "catalog-controlplane-"
 DETACHED_RECORD = TOOLS_DIR / "cluster.json"
 KUBECONFIG = TOOLS_DIR / "kubeconfig"
+# The catalog chart's values for the real nodes of `make cluster-up` (written by `make cluster-image`).
+CHART_VALUES = TOOLS_DIR / "catalog-values.yaml"
 NODE_COUNT = 2
 
 
@@ -222,23 +225,44 @@ def _detached_running(record: dict | None) -> bool:
     return bool(pids) and all(processes.alive(child["pid"]) for child in pids["children"])
 
 
-def _start_detached(real_nodes: int) -> tuple[ControlPlane, str | None]:
-    """The plane of `make cluster-up`; with real nodes (root only) it serves on their bridge."""
+def _start_detached(real_nodes: int) -> tuple[ControlPlane, dict]:
+    """The plane of `make cluster-up`; with real nodes (root only) it serves on their bridge, and
+    a registry on that bridge holds the images they run. Returns the plane and what the record
+    keeps of the nodes."""
     if not real_nodes:
-        return ControlPlane(detached=True).start(), None
+        return ControlPlane(detached=True).start(), {"real_nodes": None}
     from tools.cluster import realnode
 
     unmet = realnode.unmet_prerequisites()
     if unmet:
         raise SystemExit(f"real nodes need {'; '.join(unmet)} (REAL_NODES=0: kwok nodes only)")
-    plane, nodes = realnode.start_cluster(real_nodes, detached=True, install_crds=True)
+    plane, nodes = realnode.start_cluster(real_nodes, detached=True, install_crds=True, registry=True)
     names = ", ".join(node.name for node in nodes.nodes)
     taint = realnode.TAINT
     print(f"real nodes {names} Ready; kwok keeps every pod that does not ask for them with")
     print(f"  nodeSelector type=real and a toleration of {taint['key']}={taint['value']}:{taint['effect']}")
     print("  storage: the default StorageClass local-path makes each claim a directory on its pod's node")
     print("  reach a Service of theirs: kubectl port-forward -n <namespace> svc/<name> 8080:<port>")
-    return plane, str(nodes.state_dir)
+    print(f"registry {nodes.registry}: the nodes pull from it; make cluster-image pushes make image's catalog there")
+    return plane, {"real_nodes": str(nodes.state_dir), "registry": nodes.registry}
+
+
+def _push_image(record: dict | None, layout: Path) -> int:
+    """`make cluster-image`: `layout` (make image's catalog) pushed by digest to the registry of
+    the running `make cluster-up`, and the chart values that run it on its real node."""
+    if record is None or not record.get("registry") or not _detached_running(record):
+        print("cluster-image needs a running `make cluster-up` with real nodes (its registry)", file=sys.stderr)
+        return 1
+    from tools.cluster import realnode, registry
+
+    reference = registry.push_by_digest(layout, f"{record['registry']}/catalog")
+    CHART_VALUES.write_text(yaml.safe_dump(realnode.node_values(reference)))
+    values = CHART_VALUES.relative_to(REPO_ROOT)  # make runs in the repository's root
+    print(f"catalog image: {reference}")
+    print(f"  chart values (this image, the real node's placement): {values}")
+    print("  helm install catalog apps/catalog/chart -n catalog-dev --create-namespace \\")
+    print(f"    -f environments/dev/values.yaml -f {values} --wait")
+    return 0
 
 
 def _cli(argv: list[str]) -> int:
@@ -252,9 +276,7 @@ def _cli(argv: list[str]) -> int:
         plane, nodes = _start_detached(real_nodes)
         TOOLS_DIR.mkdir(exist_ok=True)
         shutil.copy(plane.kubeconfig, KUBECONFIG)
-        DETACHED_RECORD.write_text(
-            json.dumps({"state_dir": str(plane.state_dir), "server": plane.server, "real_nodes": nodes})
-        )
+        DETACHED_RECORD.write_text(json.dumps({"state_dir": str(plane.state_dir), "server": plane.server, **nodes}))
         print(f"control plane up in {plane.startup_seconds['total']}s at {plane.server}")
         print(f"  export KUBECONFIG={KUBECONFIG}    # stop with: make cluster-down")
         return 0
@@ -271,13 +293,17 @@ def _cli(argv: list[str]) -> int:
             shutil.rmtree(state_dir, ignore_errors=True)
         DETACHED_RECORD.unlink(missing_ok=True)
         KUBECONFIG.unlink(missing_ok=True)
+        CHART_VALUES.unlink(missing_ok=True)
         print("control plane down")
         return 0
+    if command == "image" and len(argv) == 2:
+        return _push_image(record, Path(argv[1]))
     if command == "status":
         up = _detached_running(record)
         print(f"control plane {'up at ' + record['server'] if up else 'down'}")
         return 0 if up else 3
-    print("usage: python -m tools.cluster.controlplane up [--real-nodes=N]|down|status", file=sys.stderr)
+    usage = "up [--real-nodes=N]|down|status|image <oci-layout>"
+    print(f"usage: python -m tools.cluster.controlplane {usage}", file=sys.stderr)
     return 2
 
 

@@ -1,7 +1,7 @@
 """Real nodes (kubelet + containerd + runc on a CNI bridge, kube-proxy) joined to the test control
 plane; see nodes.py for the order of things and host.py for what is undone afterwards."""
 
-from .config import NODE_LABEL, TAINT, TOLERATION, label_selector, on_real_node
+from .config import NODE_LABEL, TAINT, TOLERATION, label_selector, node_values, on_real_node, placement_values
 from .nodes import RealNodes, start_cluster, sweep_stale, teardown, unmet_prerequisites
 
 __all__ = [
@@ -10,7 +10,9 @@ __all__ = [
     "TOLERATION",
     "RealNodes",
     "label_selector",
+    "node_values",
     "on_real_node",
+    "placement_values",
     "start_cluster",
     "sweep_stale",
     "teardown",

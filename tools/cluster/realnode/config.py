@@ -31,6 +31,24 @@ def on_real_node(pod_spec: dict) -> dict:
     }
 
 
+def placement_values() -> dict:
+    """The catalog chart's values that put it on a real node (selector and toleration), with no
+    kinds from CRDs this plane does not serve: what an operator sets in environments/<env>/values.yaml
+    for this cluster. dev's SQLite claim is bound by the cluster's storage provisioner."""
+    return {
+        "nodeSelector": NODE_LABEL,
+        "tolerations": [TOLERATION],
+        "monitoring": {name: {"enabled": False} for name in ("serviceMonitor", "prometheusRule", "dashboard")},
+    }
+
+
+def node_values(image: str) -> dict:
+    """The catalog chart's values for this cluster on top of environments/<env>: the image pin
+    `repository@digest` (in a registry the nodes pull from) and placement_values()."""
+    repository, digest = image.split("@")
+    return {"image": {"repository": repository, "digest": digest}, **placement_values()}
+
+
 @dataclass(frozen=True)
 class NodeLayout:
     """Where one node keeps its state and how it is reached: all of it under `directory`."""

@@ -24,6 +24,7 @@ import yaml
 from tools.cluster import components, processes
 from tools.cluster.controlplane import ControlPlane
 from tools.cluster.pki import Pki, issue_client_certificate, issue_serving_certificate
+from tools.cluster.registry import LocalRegistry
 from tools.cluster.toolbox import TOOLS_BIN, free_ports, missing, run, tool
 
 from . import config, host, metrics_server, pause, storage
@@ -77,6 +78,7 @@ class RealNodes:
         kubelets = [f"{port}-{index}" for index in range(count) for port in ("kubelet", "kubelet-healthz")]
         self.ports = free_ports(["proxy-healthz", "proxy-metrics", *kubelets])
         self.plane: ControlPlane | None = None
+        self.registry: str | None = None  # host:port, once start_registry() ran
         self.startup_seconds: dict[str, float] = {}
         # Written before anything else, so a concurrent sweep never takes this run for a dead one.
         self._write_record({"owner": os.getpid(), "detached": detached})
@@ -230,6 +232,17 @@ class RealNodes:
             directory.mkdir(parents=True, exist_ok=True)
             (directory / "hosts.toml").write_text(config.registry_hosts_toml(registry_host))
 
+    def start_registry(self) -> str:
+        """A registry on the first node's bridge address that every node trusts, for images built
+        here (`make cluster-image`). It runs in the nodes' process group, so it stops with them, and
+        keeps its data in the state directory, so teardown removes it; returns its host:port."""
+        registry = LocalRegistry(self.state_dir / "registry", self.nodes[0].gateway, self.group)
+        registry.root.mkdir()
+        registry.start()
+        self.trust_registry(registry.host)
+        self.registry = registry.host
+        return registry.host
+
     def ctr(self, node: config.NodeLayout, *args: str):
         return run([tool("ctr"), f"--address={node.socket}", "--namespace=k8s.io", *args])
 
@@ -245,9 +258,10 @@ class RealNodes:
         self.group.wait(what, check, timeout, owner="real node")
 
 
-def start_cluster(count: int = 1, *, detached: bool = False, install_crds: bool = False):
+def start_cluster(count: int = 1, *, detached: bool = False, install_crds: bool = False, registry: bool = False):
     """A control plane serving on the first node's bridge IP, with `count` real nodes joined and
-    metrics-server deployed on them (not waited for: see metrics_server.install)."""
+    metrics-server deployed on them (not waited for: see metrics_server.install); with `registry`,
+    also the nodes' own registry (RealNodes.start_registry)."""
     nodes = RealNodes(count, detached=detached)
     plane = None
     try:
@@ -257,6 +271,8 @@ def start_cluster(count: int = 1, *, detached: bool = False, install_crds: bool 
         ).start()
         nodes.join(plane)
         metrics_server.install(plane, nodes)
+        if registry:
+            nodes.start_registry()
     except BaseException:
         nodes.stop()
         if plane is not None:
