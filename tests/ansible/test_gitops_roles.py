@@ -171,6 +171,26 @@ def test_workflow_templates_folder_is_applied_into_argo_and_a_rerun_changes_noth
         converged.kubectl("delete", "workflowtemplates.argoproj.io", "ansible-test-hello", "-n", "argo", check=False)
 
 
+@pytest.mark.cluster
+def test_verify_fails_when_a_workflow_service_account_lost_its_label(converged):
+    # verify asks can-i only for the accounts it finds by label: one lost label must not shrink
+    # what it checks unnoticed.
+    account, label = WORKFLOW_SERVICE_ACCOUNTS[0], "app.kubernetes.io/component"
+    verify = ("playbooks/gitops.yml", "--tags", "preflight_context,argo_workflows_verify")
+    converged.kubectl("label", "serviceaccount", account, f"{label}-", "--namespace", "argo")
+    try:
+        refused = converged.playbook(*verify)
+    finally:
+        converged.kubectl("label", "serviceaccount", account, f"{label}=workflow", "--namespace", "argo")
+
+    assert refused.returncode != 0, refused.explain()
+    rest = [name for name in WORKFLOW_SERVICE_ACCOUNTS if name != account]
+    expected = f"the workflow ServiceAccounts in argo are {rest}, the files under"
+    assert any(expected in failure for failure in refused.failures), refused.explain()
+    passed = converged.playbook(*verify)
+    assert passed.returncode == 0, passed.explain()
+
+
 # Both namespaces ------------------------------------------------------------------------------
 
 
