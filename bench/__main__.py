@@ -52,11 +52,11 @@ def parse(argv: list[str] | None = None) -> Config:
         default=_env("endpoints", ",".join(base.endpoints)),
         help=f"catalog endpoints to load (comma-separated subset of {','.join(CATALOG_ENDPOINTS)}",
     )
-    number(
-        "--sampled-ratio",
-        float,
-        "the production configuration once more with traces sampled at this ratio, labelled"
-        " catalog-sampled; 0 skips it",
+    parser.add_argument(
+        "--no-all-spans",
+        action="store_true",
+        default=_env("all_spans", "1") == "0",
+        help="skip the catalog-all-spans rows (the production configuration exporting every span; BENCH_ALL_SPANS=0)",
     )
     number("--soak-seconds", float, "GET on the production configuration this long after the run, RSS sampled; 0 skips")
     number("--soak-interval", float, "seconds between RSS samples of the soak")
@@ -74,8 +74,6 @@ def parse(argv: list[str] | None = None) -> Config:
     endpoints = tuple(e.strip() for e in args.endpoints.split(",") if e.strip())
     if set(endpoints) - set(CATALOG_ENDPOINTS) or not endpoints:
         parser.error(f"--endpoints: use a comma-separated subset of {','.join(CATALOG_ENDPOINTS)}")
-    if not 0 <= args.sampled_ratio <= 1:
-        parser.error("--sampled-ratio must be between 0 and 1")
     if args.scale_runs < 1 or args.soak_interval <= 0 or args.soak_seconds < 0:
         parser.error("--scale-runs must be at least 1, --soak-interval above 0, --soak-seconds 0 or more")
     if args.connections < args.wrk_threads:
@@ -91,7 +89,7 @@ def parse(argv: list[str] | None = None) -> Config:
         engines=engines,
         pool_max=args.pool_max,
         endpoints=endpoints,
-        sampled_ratio=args.sampled_ratio,
+        all_spans=not args.no_all_spans,
         scale_runs=args.scale_runs,
         soak_seconds=args.soak_seconds,
         soak_interval=args.soak_interval,

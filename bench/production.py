@@ -1,7 +1,7 @@
 """The catalog as staging and prod run it, read off the chart's values (apps/catalog/chart/values.yaml
 under environments/<env>/values.yaml, merged as Helm merges them) and mapped to the environment the
 chart's ConfigMap gives the container: CATALOG_ENV, the log level, the JWT issuer and audience, a PEM
-public key file, trace export, extraEnv (where an OTEL_TRACES_SAMPLER would go). Tokens are RS256,
+public key file, trace export, extraEnv (where the environments set OTEL_TRACES_SAMPLER). Tokens are RS256,
 signed with the private half of a key made for the run, as an identity provider signs them."""
 
 from __future__ import annotations

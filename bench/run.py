@@ -45,10 +45,11 @@ class Config:
     pool_max: int = 10  # per worker, for the catalog and the floor alike
     endpoints: tuple[str, ...] = CATALOG_ENDPOINTS  # a subset, to iterate on one endpoint
     baselines: bool = True  # the ceiling and floor runs
-    # The headline rows run the chart's production configuration, which sets no sampler: every span
-    # is recorded and exported. The same configuration sampling traces at this ratio (standard
-    # OTEL_TRACES_SAMPLER) runs every endpoint again on PostgreSQL, as `catalog-sampled`; 0 skips it.
-    sampled_ratio: float = 0.1
+    # The headline rows run the chart's production configuration with the trace sampler its values
+    # set. The same configuration recording and exporting every span (OTEL_TRACES_SAMPLER=
+    # parentbased_always_on) runs every endpoint again on PostgreSQL, as `catalog-all-spans`: what
+    # tracing everything would cost. False skips it.
+    all_spans: bool = True
     # list and list-deep are run this many times at each size for the scaling check (median p99).
     scale_runs: int = 3
     # Seconds of GET load on the production configuration after the run, RSS per worker sampled
@@ -62,7 +63,7 @@ class Config:
 class Run:
     """What one run measured; the report adds the ratios."""
 
-    target: str  # ceiling | floor | catalog-production | catalog-dev | catalog-sampled
+    target: str  # ceiling | floor | catalog-production | catalog-dev | catalog-all-spans
     database: str  # none | postgresql | sqlite
     products: int
     endpoint: str
@@ -105,10 +106,10 @@ class Bench:
             "OTEL_EXPORTER_OTLP_ENDPOINT": self.sink.url,
         }
         self.dev = Variant("catalog-dev", "development configuration (HS256 secret)", dev_env, self.token)
-        ratio = str(config.sampled_ratio)
-        sampled_env = {**prod_env, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": ratio}
-        title = f"production configuration, traces sampled at {config.sampled_ratio:g}"
-        self.sampled = Variant("catalog-sampled", title, sampled_env, prod_token)
+        every_span = {k: v for k, v in prod_env.items() if k != "OTEL_TRACES_SAMPLER_ARG"}
+        every_span["OTEL_TRACES_SAMPLER"] = "parentbased_always_on"
+        title = "production configuration, every span exported"
+        self.all_spans = Variant("catalog-all-spans", title, every_span, prod_token)
 
     def _token(self) -> str:
         ttl = str(int(3600 + self.config.duration * 60))
@@ -296,9 +297,9 @@ class Bench:
                 self.baseline("floor", small, endpoints)
             self.catalog(self.headline, "postgresql", small, endpoints)
             self.catalog(self.dev, "postgresql", small, endpoints)
-            if config.sampled_ratio:
+            if config.all_spans:
                 # Every endpoint, so each row beside it shows what exporting every span costs.
-                self.catalog(self.sampled, "postgresql", small, endpoints)
+                self.catalog(self.all_spans, "postgresql", small, endpoints)
             scale_endpoints = tuple(e for e in SCALE_ENDPOINTS if e in endpoints)
             if config.scale_products and scale_endpoints:
                 large = self.postgres_dataset(postgres, config.scale_products)

@@ -24,7 +24,7 @@ EXPECTED_ROWS = {
     *(("floor", "postgresql", SMALL, e) for e in ENDPOINTS),
     *(("catalog-production", "postgresql", SMALL, e) for e in ENDPOINTS),
     *(("catalog-dev", "postgresql", SMALL, e) for e in ENDPOINTS),
-    *(("catalog-sampled", "postgresql", SMALL, e) for e in ENDPOINTS),
+    *(("catalog-all-spans", "postgresql", SMALL, e) for e in ENDPOINTS),
     # The scaling runs: the page endpoints on the larger dataset, beside their floors there.
     *((target, "postgresql", LARGE, e) for target in ("floor", "catalog-production") for e in ("list", "list-deep")),
 }
