@@ -12,12 +12,12 @@ _skipped: list[str] = []
 
 # `make test` runs two pytest-xdist workers; this scheduler gives each one half, in file order.
 # The real node, the images podman builds for it and the kwok control plane exist once per run, so
-# every tier that touches them stays on one worker; the other takes the service's tiers and the
-# Ansible tier (a control plane of its own), which touch none of them. Run one after the other, the
-# two halves took about the same time (~36 min each), so together they take the longer one's.
-# (xdist's own `--dist loadgroup` cannot do it here: on pytest 9 its group suffix never reaches the
-# test ids.)
-_SERVICE_AND_ANSIBLE = ("apps/catalog/tests/", "tests/ansible/")
+# every tier that touches them stays on one worker; the other takes the service's tiers, the
+# benchmarks' and observability's (local processes only) and the Ansible tier (a control plane of
+# its own), which touch none of them. The halves are sized to take about the same time, so
+# together they take the longer one's. (xdist's own `--dist loadgroup` cannot do it here: on
+# pytest 9 its group suffix never reaches the test ids.)
+_SERVICE_AND_ANSIBLE = ("apps/catalog/tests/", "tests/bench/", "tests/docs/", "tests/observability/", "tests/ansible/")
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest without xdist (the pipeline's test step) never calls it

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -92,6 +93,19 @@ def build_steps_image() -> str:
     result = subprocess.run([STEPS_BUILD], env=PODMAN_ENV, capture_output=True, text=True, timeout=1800, check=False)
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()[-1]
+
+
+def push_image(image: str, reference: str) -> str:
+    """Push a local image (buildah's storage) to `reference` (REGISTRY/REPOSITORY:TAG) in a
+    plain-HTTP registry; the pushed image by digest, REGISTRY/REPOSITORY@sha256:..."""
+    with tempfile.TemporaryDirectory() as scratch:
+        digest = Path(scratch) / "digest"
+        subprocess.run(
+            ["buildah", "push", "--quiet", "--tls-verify=false", "--digestfile", str(digest), image,
+             f"docker://{reference}"],
+            env=PODMAN_ENV, capture_output=True, text=True, timeout=600, check=True,
+        )  # fmt: skip
+        return f"{reference.rsplit(':', 1)[0]}@{digest.read_text().strip()}"
 
 
 @dataclass(frozen=True)

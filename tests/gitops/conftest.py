@@ -1,9 +1,11 @@
 """gitops-tier fixtures for the pipeline's steps: a seeded bare git remote per test, a cosign key
 pair per session, and a HOME of the test's own for the steps' processes; and, per module, the
-real Argo Workflows controller on the real node."""
+real Argo Workflows controller on the real node, a registry on the node's bridge address and the
+step image in it."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -11,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.container.podman import build_steps_image, push_image
 from tests.gitops.steps_cli import SeededRemote, python_ready
 from tests.support.registry import cosign_keypair
 from tests.support.tiers import skip_or_fail
 from tools.cluster import processes
 from tools.cluster.argo_workflows import ArgoWorkflows, executor_layout
 from tools.cluster.realnode import RealNodes, host
-from tools.cluster.registry import push_layout
+from tools.cluster.registry import LocalRegistry, push_layout
 from tools.cluster.toolbox import missing
 
 
@@ -69,3 +72,31 @@ def argo(real_cluster: RealNodes, node_image: str) -> Iterator[ArgoWorkflows]:
         left += [f"namespace {argo.namespace}"] if namespace.returncode == 0 else []
         left += [f"state directory {argo.state_dir}"] if argo.state_dir.exists() else []
         assert not left, f"Argo Workflows left this behind: {left}"
+
+
+@pytest.fixture(scope="module")
+def bridge_registry(real_cluster: RealNodes) -> Iterator[LocalRegistry]:
+    """A registry on the real node's bridge address, which the node trusts: pods pull the step
+    image from it and their cosign reads signatures there. Its files live in the node's state
+    directory, so the node's teardown removes what a killed run left."""
+    registry = LocalRegistry(real_cluster.state_dir / "bridge-registry", real_cluster.nodes[0].gateway)
+    registry.root.mkdir()
+    try:
+        registry.start()
+        real_cluster.trust_registry(registry.host)
+        yield registry
+    finally:
+        pids = registry.pids
+        registry.stop()
+        shutil.rmtree(registry.root)
+        assert not [pid for pid in pids if processes.alive(pid)], "the bridge registry outlived its fixture"
+
+
+@pytest.fixture(scope="module")
+def steps_image(bridge_registry: LocalRegistry) -> str:
+    """argo-workflows/image built (or reused) and pushed to the bridge registry: REPOSITORY@digest."""
+    tag = build_steps_image()
+    began = time.monotonic()
+    pushed = push_image(tag, f"{bridge_registry.host}/catalog-steps:{tag.rsplit(':', 1)[1]}")
+    print(f"\nstep image {tag} pushed in {time.monotonic() - began:.1f} s")
+    return pushed

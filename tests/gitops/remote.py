@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tools.cluster.processes import ProcessGroup
+from tools.cluster.processes import ProcessGroup, alive
 from tools.cluster.toolbox import REPO_ROOT, connects, free_port
 
 BRANCH = "main"
@@ -76,10 +76,11 @@ class GitDaemon:
     address (a file:// URL is the host's alone). A child of a ProcessGroup whose state is `base`:
     it dies with the harness, and `stop()` ends it."""
 
-    def __init__(self, base: Path, address: str) -> None:
+    def __init__(self, base: Path, address: str, env: dict[str, str] | None = None) -> None:
         self.base = base
         self.address = address
-        self.port = free_port()
+        self.env = env  # the daemon's, and so its hooks' (None: the harness's own)
+        self.port = free_port(address)
         self._processes = ProcessGroup(base, detached=False)
 
     def start(self, timeout: float = 20) -> GitDaemon:
@@ -94,7 +95,7 @@ class GitDaemon:
             f"--listen={self.address}",
             f"--port={self.port}",
         ]
-        self._processes.start("git-daemon", args)
+        self._processes.start("git-daemon", args, self.env)
         answers = functools.partial(connects, self.address, self.port)
         self._processes.wait("git daemon", answers, timeout, owner=f"git daemon on {self.address}")
         return self
@@ -108,6 +109,14 @@ class GitDaemon:
 
     def stop(self) -> None:
         self._processes.stop()
+
+    def __enter__(self) -> GitDaemon:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        pids = self.pids
+        self.stop()
+        assert not [pid for pid in pids if alive(pid)], "git daemon outlived its fixture"
 
 
 class Remote(BareRemote):

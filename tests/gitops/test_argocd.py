@@ -23,31 +23,24 @@ from tests.container.podman import operator_secrets
 from tests.realnode import database
 from tests.realnode.environments import RESTRICTED, rendered_for
 from tests.realnode.pods import get
-from tests.realnode.sync import explain, presync_hooks
+from tests.realnode.sync import presync_hooks
 from tests.support.process_tier import wait_until
 from tests.support.registry import cosign_sign
 from tests.support.tiers import skip_or_fail
 from tools.cluster import argocd
-from tools.cluster.controlplane import ControlPlane
-from tools.cluster.realnode import RealNodes, label_selector, placement_values
+from tools.cluster.realnode import RealNodes
 
+from .deploys import DEPLOYMENT, ENVIRONMENTS, TIMEOUT, Deploys, placed_values, running, wait_running, wait_synced
 from .remote import Remote, with_header
 from .steps_cli import python_ready, steps
 
 pytestmark = pytest.mark.gitops
 
-ENVIRONMENTS = ("dev", "staging", "prod")
 APPLICATIONS = {f"catalog-{environment}" for environment in ENVIRONMENTS}
-DEPLOYMENT = "catalog"  # the chart's fullname for release `catalog`
-# Generous: two cores shared with other builds; a sync of staging or prod runs a migration Job first.
-TIMEOUT = 420
 
 
 @dataclass
-class Loop:
-    plane: ControlPlane
-    node: str
-    cd: argocd.ArgoCD
+class Loop(Deploys):
     remote: Remote
     first: str  # the image every environment pins at first (`repository@digest`)
     second: str  # the next build, signed with the platform's key
@@ -66,20 +59,13 @@ class Loop:
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
-    def application(self, environment: str) -> dict:
-        app = self.cd.application(f"catalog-{environment}")
-        assert app is not None, f"no Application catalog-{environment}"
-        return app
-
 
 def _operator_files(remote: Remote, image: str) -> dict[str, str]:
     """Every environment's values.yaml with this cluster's placement, and the first build pinned."""
     repository, digest = image.split("@")
-    files = {}
+    files = placed_values(remote)
     for environment in ENVIRONMENTS:
-        values_path, image_path = (f"environments/{environment}/{name}.yaml" for name in ("values", "image"))
-        values = yaml.safe_load(remote.read(values_path)) | placement_values()
-        files[values_path] = with_header(remote.read(values_path), values)
+        image_path = f"environments/{environment}/image.yaml"
         pinned = yaml.safe_load(remote.read(image_path))
         pinned["image"] |= {"repository": repository, "digest": digest}
         files[image_path] = with_header(remote.read(image_path), pinned)
@@ -135,67 +121,6 @@ def loop(
 
 
 # -- what a test waits for ----------------------------------------------------------------------
-def synced_at(loop: Loop, environment: str, revision: str) -> dict | None:
-    """The Application once Synced to `revision` by a Succeeded operation, else None."""
-    app = loop.application(environment)
-    status = app.get("status", {})
-    operation = status.get("operationState", {})
-    if (
-        status.get("sync", {}).get("status") == "Synced"
-        and status["sync"].get("revision") == revision
-        and operation.get("phase") == "Succeeded"
-        and operation.get("syncResult", {}).get("revision") == revision
-    ):
-        return app
-    return None
-
-
-def wait_synced(loop: Loop, environment: str, revision: str) -> dict:
-    try:
-        return wait_until(lambda: synced_at(loop, environment, revision), TIMEOUT, "sync", interval=1)
-    except AssertionError:
-        status = loop.application(environment).get("status", {})
-        detail = {key: status.get(key) for key in ("sync", "operationState", "conditions")}
-        pytest.fail(
-            f"catalog-{environment} not Synced at {revision} in {TIMEOUT} s: {json.dumps(detail)[-3000:]}\n"
-            f"{explain(loop.plane, f'catalog-{environment}')}\n{loop.cd.log('application-controller')}"
-        )
-
-
-def running(loop: Loop, environment: str, image: str) -> bool:
-    """The Deployment rolled out with `image`: every replica updated, Ready and available, every
-    pod of it on the real node with that digest's image."""
-    namespace = f"catalog-{environment}"
-    found = loop.plane.kubectl("get", "deployment", DEPLOYMENT, "-n", namespace, "-o", "json", check=False)
-    if found.returncode:
-        return False
-    deployment = json.loads(found.stdout)
-    (container,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "catalog"]
-    status = deployment.get("status", {})
-    wanted = deployment["spec"]["replicas"]
-    counts = [status.get(key, 0) for key in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")]
-    if container["image"] != image or status.get("observedGeneration") != deployment["metadata"]["generation"]:
-        return False
-    if counts != [wanted] * 4:
-        return False
-    selector = label_selector(deployment["spec"]["selector"]["matchLabels"])
-    pods = json.loads(loop.plane.kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json").stdout)["items"]
-    pods = [p for p in pods if p["metadata"].get("deletionTimestamp") is None]
-    digest = image.split("@")[1]
-    return len(pods) == wanted and all(
-        pod["spec"]["nodeName"] == loop.node
-        and all(c["ready"] and c["imageID"].endswith(digest) for c in pod["status"].get("containerStatuses", []))
-        for pod in pods
-    )
-
-
-def wait_running(loop: Loop, environment: str, image: str) -> None:
-    try:
-        wait_until(lambda: running(loop, environment, image), TIMEOUT, "rollout", interval=1)
-    except AssertionError:
-        pytest.fail(f"catalog-{environment} does not run {image}:\n{explain(loop.plane, f'catalog-{environment}')}")
-
-
 def deployed(loop: Loop, environment: str, revision: str, image: str, step: str, started: float) -> dict:
     """The Application once Synced at `revision` and its Deployment running `image` Ready; both
     latencies from `started` are recorded as `step`."""

@@ -18,17 +18,15 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from tests.container.podman import PODMAN_ENV, build_steps_image
 from tests.gitops.remote import GitDaemon
 from tests.gitops.steps_cli import SeededRemote, python_ready
 from tests.gitops.workflows import create_workflow, latencies
 from tests.support.registry import cosign_sign
 from tests.support.tiers import skip_or_fail
-from tools.cluster import processes
 from tools.cluster.argo_workflows import ArgoWorkflows
 from tools.cluster.realnode import RealNodes
 from tools.cluster.registry import LocalRegistry, crane
-from tools.cluster.toolbox import REPO_ROOT, run
+from tools.cluster.toolbox import REPO_ROOT
 
 pytestmark = pytest.mark.gitops
 
@@ -38,40 +36,6 @@ PIN_FILE = "environments/dev/image.yaml"
 VERSION, REVISION = "org.opencontainers.image.version", "org.opencontainers.image.revision"
 # The pin step's exit code for an image that does not verify (pipeline.errors.Failed).
 REFUSED = 1
-
-
-@pytest.fixture(scope="module")
-def bridge_registry(real_cluster: RealNodes) -> Iterator[LocalRegistry]:
-    """A registry on the real node's bridge address, which the node trusts: pods pull the step
-    image from it and their cosign reads signatures there. Its files live in the node's state
-    directory, so the node's teardown removes what a killed run left."""
-    registry = LocalRegistry(real_cluster.state_dir / "bridge-registry", real_cluster.nodes[0].gateway)
-    registry.root.mkdir()
-    try:
-        registry.start()
-        real_cluster.trust_registry(registry.host)
-        yield registry
-    finally:
-        pids = registry.pids
-        registry.stop()
-        shutil.rmtree(registry.root)
-        assert not [pid for pid in pids if processes.alive(pid)], "the bridge registry outlived its fixture"
-
-
-@pytest.fixture(scope="module")
-def steps_image(bridge_registry: LocalRegistry) -> str:
-    """argo-workflows/image built (or reused) and pushed to the bridge registry: REPOSITORY@digest."""
-    tag = build_steps_image()
-    repository = f"{bridge_registry.host}/catalog-steps"
-    began = time.monotonic()
-    digest_file = bridge_registry.root / "steps.digest"
-    run(
-        ["buildah", "push", "--quiet", "--tls-verify=false", "--digestfile", str(digest_file), tag,
-         f"docker://{repository}:{tag.rsplit(':', 1)[1]}"],
-        env=PODMAN_ENV,
-    )  # fmt: skip
-    print(f"\nstep image {tag} pushed in {time.monotonic() - began:.1f} s")
-    return f"{repository}@{digest_file.read_text().strip()}"
 
 
 @dataclass(frozen=True)
@@ -107,16 +71,12 @@ def git_remote(real_cluster: RealNodes) -> Iterator[tuple[SeededRemote, str]]:
         skip_or_fail(f"the git remote needs {unmet}")
     base = real_cluster.state_dir / "git-remote"
     base.mkdir()
-    daemon = GitDaemon(base, real_cluster.nodes[0].gateway)
     try:
         remote = SeededRemote(base)
-        daemon.start()
-        yield remote, daemon.url(remote)
+        with GitDaemon(base, real_cluster.nodes[0].gateway) as daemon:
+            yield remote, daemon.url(remote)
     finally:
-        pids = daemon.pids
-        daemon.stop()
         shutil.rmtree(base)
-        assert not [pid for pid in pids if processes.alive(pid)], "git daemon outlived its fixture"
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import pytest
 from tests.gitops.steps_cli import SeededRemote, assert_refused, race, steps
 from tests.support.registry import cosign_keypair, cosign_sign, push_tiny_image
 from tools.cluster.registry import LocalRegistry, crane
+from tools.cluster.toolbox import TOOLS_BIN
 
 pytestmark = pytest.mark.gitops
 
@@ -112,6 +113,40 @@ def test_pin_refuses_an_image_that_does_not_verify_and_pushes_nothing(make_image
     done = pinning.pin("dev", image)
 
     assert_refused(done, 1, f"cosign verify refused {image}")
+    assert pinning.remote.refs() == refs
+
+
+# A cosign that verified the image but printed something else: real cosign never does (it checks
+# the payload's digest itself), so a wrapper around it stands in for a changed or broken version.
+# pin must still refuse rather than trust an exit code it cannot read back.
+COSIGN_PRINTS = {
+    "another-digest": "sed 's/sha256:[0-9a-f]\\{64\\}/sha256:" + "0" * 64 + "/g'",
+    "no-payload": "sed 's/.*/Verification for the image --/'",
+}
+
+
+@pytest.mark.parametrize(
+    ("prints", "says"),
+    [
+        pytest.param("another-digest", f"name ['sha256:{'0' * 64}'], not ", id="another-digest"),
+        pytest.param("no-payload", "printed no signature payload; check the cosign version", id="no-payload"),
+    ],
+)
+def test_pin_refuses_when_cosign_accepts_but_names_no_such_signature(
+    prints: str, says: str, pinning: Pinning, tmp_path: Path
+) -> None:
+    bindir = tmp_path / "cosign-prints"
+    bindir.mkdir()
+    wrapper = bindir / "cosign"
+    real = TOOLS_BIN / "cosign"
+    wrapper.write_text(f'#!/bin/sh\nset -e\nout=$("{real}" "$@")\nprintf "%s\\n" "$out" | {COSIGN_PRINTS[prints]}\n')
+    wrapper.chmod(0o755)
+    image = pinning.image("a1")
+    refs = pinning.remote.refs()
+
+    done = steps(*pinning.args("dev", image), home=pinning.home, path_first=bindir)
+
+    assert_refused(done, 1, says)
     assert pinning.remote.refs() == refs
 
 

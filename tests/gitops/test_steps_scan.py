@@ -15,7 +15,16 @@ import pytest
 from tests.container.podman import ImageBuild, make_image
 from tests.gitops.steps_cli import assert_refused, python_ready, steps
 from tests.support.tiers import skip_or_fail
-from tests.support.trivydb import CRYPTOGRAPHY, OPENSSL, pinned, write_database
+from tests.support.trivydb import (
+    CRYPTOGRAPHY,
+    OPENSSL,
+    OPENSSL_FINDINGS,
+    allow_list,
+    pinned,
+    reported,
+    waiver,
+    write_database,
+)
 from tools.cluster.toolbox import REPO_ROOT, missing
 
 pytestmark = pytest.mark.gitops
@@ -35,25 +44,6 @@ def scan_image() -> ImageBuild:
 def trivy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Trivy cache dir whose db/ holds the test's advisories."""
     return write_database(tmp_path_factory.mktemp("trivy-cache"))
-
-
-def waiver(vuln: str, *, statement: str | None = "tested waiver", expires: object = "2999-12-31") -> dict:
-    entry: dict[str, object] = {"id": vuln}
-    if statement is not None:
-        entry["statement"] = statement
-    if expires is not None:
-        entry["expired_at"] = expires
-    return entry
-
-
-def allow_list(path: Path, entries: list[dict]) -> Path:
-    # Dates unquoted, as a person writes them (YAML reads them as dates; Trivy as well).
-    lines = ["vulnerabilities:" + ("" if entries else " []")]
-    for entry in entries:
-        lines.append(f"  - id: {entry['id']}")
-        lines += [f"    {key}: {value}" for key, value in entry.items() if key != "id"]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def run_scan(image: ImageBuild, tmp_path: Path, cache: Path, waivers: list[dict], digest: str = ""):
@@ -78,19 +68,7 @@ def run_scan(image: ImageBuild, tmp_path: Path, cache: Path, waivers: list[dict]
     return done, reports
 
 
-def reported(reports: Path) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
-    """(findings, waived findings) of the JSON report, as (id, package) pairs."""
-    results = json.loads((reports / "vulnerabilities.json").read_text()).get("Results") or []
-    found = {(v["VulnerabilityID"], v["PkgName"]) for r in results for v in r.get("Vulnerabilities") or []}
-    waived = {
-        (m["Finding"]["VulnerabilityID"], m["Finding"]["PkgName"])
-        for r in results
-        for m in r.get("ExperimentalModifiedFindings") or []
-    }
-    return found, waived
-
-
-DEBIAN = {(OPENSSL, "libssl3"), (OPENSSL, "openssl")}
+DEBIAN = OPENSSL_FINDINGS
 PYPI = {(CRYPTOGRAPHY, "cryptography")}
 YESTERDAY = (datetime.datetime.now(datetime.UTC).date() - datetime.timedelta(days=1)).isoformat()
 
@@ -115,7 +93,7 @@ YESTERDAY = (datetime.datetime.now(datetime.UTC).date() - datetime.timedelta(day
 def test_scan_gates_on_unwaived_high_findings(scan_image, trivy_cache, tmp_path, waivers, code, found, waived, says):
     done, reports = run_scan(scan_image, tmp_path, trivy_cache, waivers)
     assert done.returncode == code, done.stderr
-    assert reported(reports) == (found, waived)
+    assert reported(reports / "vulnerabilities.json") == (found, waived)
     assert {line.split()[0] for line in done.stdout.splitlines()} == {vuln for vuln, _ in found}
     if code:
         error = done.stderr.splitlines()[-1]

@@ -149,6 +149,30 @@ def test_ci_composes_the_steps_by_template_ref_in_order():
     assert [c["metadata"]["name"] for c in spec["volumeClaimTemplates"]] == ["workspace"]
 
 
+# workflow.failures as the controller hands it to the exit handler: strconv.Quote'd JSON (the
+# list, or "null" when nothing failed), or already unquoted by the substitution.
+FAILED_PIN = [{"displayName": "pin", "message": "signature not verified", "phase": "Failed"}]
+
+
+@pytest.mark.parametrize(
+    ("failures", "reported"),
+    [
+        pytest.param(json.dumps("null"), "", id="quoted-null"),
+        pytest.param("null", "", id="null"),
+        pytest.param(json.dumps(json.dumps(FAILED_PIN)), "pin: signature not verified", id="quoted-list"),
+        pytest.param(json.dumps(FAILED_PIN), "pin: signature not verified", id="list"),
+    ],
+)
+def test_report_handler_reads_every_form_of_the_failures_and_exits_0(failures, reported):
+    (report,) = [t for t in TEMPLATES["ci"]["spec"]["templates"] if t["name"] == "report"]
+    env = {"WORKFLOW": "ci-x", "STATUS": "Failed", "DURATION": "12.6", "REVISION": "abc", "FAILURES": failures}
+    result = run(["python3", "-c", report["script"]["source"]], env=env)
+
+    assert json.loads(result.stdout) == {
+        "workflow": "ci-x", "revision": "abc", "status": "Failed", "seconds": 13, "failed": reported,
+    }  # fmt: skip
+
+
 @pytest.mark.static
 def test_each_template_runs_alone_with_a_pipeline_service_account():
     accounts = {d["metadata"]["name"] for _, d in DOCUMENTS if d["kind"] == "ServiceAccount"}

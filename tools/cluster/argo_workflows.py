@@ -149,6 +149,13 @@ class ArgoWorkflows:
         """Apply `documents` in the Workflows' namespace."""
         self.plane.apply([{**d, "metadata": {**d["metadata"], "namespace": self.namespace}} for d in documents])
 
+    def configure(self, **settings: Any) -> None:
+        """Add `settings` (e.g. artifactRepository) to workflow-controller-configmap, as an operator
+        edits it; the controller watches the ConfigMap and takes them for the next Workflow."""
+        configmap = self._configmap()
+        configmap["data"].update({key: yaml.safe_dump(value) for key, value in settings.items()})
+        self.plane.apply([configmap])
+
     def token(self, service_account: str) -> str:
         """A short-lived token of `service_account` (the TokenRequest API, as `argo` docs it)."""
         return self.plane.kubectl("create", "token", service_account, "-n", self.namespace).stdout.strip()
@@ -209,6 +216,8 @@ class ArgoWorkflows:
             "metricsConfig": {"enabled": False},
             "telemetryConfig": {"enabled": False},
         }
+        if settings["argo_workflows_artifact_repository"]:
+            data["artifactRepository"] = settings["argo_workflows_artifact_repository"]
         return {
             "apiVersion": "v1",
             "kind": "ConfigMap",

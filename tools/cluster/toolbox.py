@@ -54,9 +54,9 @@ def run(args: list[str | Path], **kwargs) -> subprocess.CompletedProcess[str]:
         ) from error
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it)."""
-    return free_ports(["port"])["port"]
+def free_port(address: str = "127.0.0.1") -> int:
+    """A TCP port on `address` that nothing listens on right now (the kernel picks it)."""
+    return free_ports(["port"], address)["port"]
 
 
 def connects(address: str, port: int, timeout: float = 1) -> bool:
@@ -68,14 +68,14 @@ def connects(address: str, port: int, timeout: float = 1) -> bool:
     return True
 
 
-def free_ports(names: Iterable[str]) -> dict[str, int]:
+def free_ports(names: Iterable[str], address: str = "127.0.0.1") -> dict[str, int]:
     """A distinct free port per name: every socket stays bound until all are picked, or the kernel
     may hand the same port out twice (two components then fight over it: "address already in use")."""
     with contextlib.ExitStack() as held:
         ports = {}
         for name in names:
             sock = held.enter_context(socket.socket())
-            sock.bind(("127.0.0.1", 0))
+            sock.bind((address, 0))
             ports[name] = int(sock.getsockname()[1])
         return ports
 
