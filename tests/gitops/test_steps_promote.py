@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,7 @@ def run_catalog(plane: ControlPlane, env: str, image: str | None, *, schedulable
     plane.kubectl("delete", "deployment", "catalog", "-n", namespace, "--ignore-not-found", "--wait=true")
     if image is None:
         return
-    pod = {"containers": [{"name": "catalog", "image": image}]}
+    pod: dict[str, Any] = {"containers": [{"name": "catalog", "image": image}]}
     if not schedulable:
         pod["nodeSelector"] = {"catalog-platform/no-such-node": "true"}
     deployment = {
