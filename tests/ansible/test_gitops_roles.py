@@ -29,13 +29,16 @@ def _defaults(role: str) -> dict:
 
 ARGO = _defaults("argo_workflows")
 ARGOCD = _defaults("argocd")
-# The pipelines' ServiceAccounts are manifests in argo-workflows/rbac, which the role applies.
-WORKFLOW_SERVICE_ACCOUNTS = sorted(
-    document["metadata"]["name"]
-    for path in (REPO_ROOT / "argo-workflows" / "rbac").glob("*.yaml")
-    for document in yaml.safe_load_all(path.read_text())
-    if document["kind"] == "ServiceAccount"
-    and document["metadata"]["labels"].get("app.kubernetes.io/component") == "workflow"
+# The pipelines' ServiceAccounts are manifests in argo-workflows/rbac, which the role applies: each
+# name with the file that declares it, in name order.
+WORKFLOW_SERVICE_ACCOUNTS = dict(
+    sorted(
+        (document["metadata"]["name"], path)
+        for path in (REPO_ROOT / "argo-workflows" / "rbac").glob("*.yaml")
+        for document in yaml.safe_load_all(path.read_text())
+        if document["kind"] == "ServiceAccount"
+        and document["metadata"]["labels"].get("app.kubernetes.io/component") == "workflow"
+    )
 )
 
 
@@ -143,7 +146,7 @@ HELLO_TEMPLATE = {
     "kind": "WorkflowTemplate",
     "metadata": {"name": "ansible-test-hello"},
     "spec": {
-        "serviceAccountName": WORKFLOW_SERVICE_ACCOUNTS[0],
+        "serviceAccountName": next(iter(WORKFLOW_SERVICE_ACCOUNTS)),
         "entrypoint": "hello",
         "templates": [{"name": "hello", "container": {"image": "busybox:1.37", "args": ["echo", "hello"]}}],
     },
@@ -175,18 +178,23 @@ def test_workflow_templates_folder_is_applied_into_argo_and_a_rerun_changes_noth
 def test_verify_fails_when_a_workflow_service_account_lost_its_label(converged):
     # verify asks can-i only for the accounts it finds by label: one lost label must not shrink
     # what it checks unnoticed.
-    account, label = WORKFLOW_SERVICE_ACCOUNTS[0], "app.kubernetes.io/component"
+    (account, declared_in), label = next(iter(WORKFLOW_SERVICE_ACCOUNTS.items())), "app.kubernetes.io/component"
     verify = ("playbooks/gitops.yml", "--tags", "preflight_context,argo_workflows_verify")
     converged.kubectl("label", "serviceaccount", account, f"{label}-", "--namespace", "argo")
     try:
         refused = converged.playbook(*verify)
     finally:
-        converged.kubectl("label", "serviceaccount", account, f"{label}=workflow", "--namespace", "argo")
+        # A converge puts the label back, owned by the platform's field manager again. `kubectl
+        # label` would leave it kubectl's, and the next check-mode run would rightly report that
+        # the role still has a change to make.
+        restored = converged.playbook("playbooks/gitops.yml", "--tags", "preflight_context,argo_workflows_apply")
 
     assert refused.returncode != 0, refused.explain()
     rest = [name for name in WORKFLOW_SERVICE_ACCOUNTS if name != account]
     expected = f"the workflow ServiceAccounts in argo are {rest}, the files under"
     assert any(expected in failure for failure in refused.failures), refused.explain()
+    assert restored.returncode == 0, restored.explain()
+    assert restored.changed == [f"localhost: argo_workflows : Apply them ({declared_in})"], restored.explain()
     passed = converged.playbook(*verify)
     assert passed.returncode == 0, passed.explain()
 
