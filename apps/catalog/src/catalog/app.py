@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sanic import Blueprint, Sanic
 from sanic_ext import Extend
+from sanic_ext.extensions.http.extension import HTTPExtension
 
 from catalog import auth, db, docs, health, problems, shutdown
 from catalog.categories import views as category_views
@@ -36,7 +37,10 @@ def create_app(settings: Settings | None = None, name: str = "catalog") -> Sanic
     app.ctx.metrics = Metrics()
     app.ctx.verifier = auth.TokenVerifier(settings)
     app.ctx.draining = False
-    Extend(app)
+    # sanic-ext's HTTP extension only (CORS, automatic HEAD and OPTIONS). Its default set adds
+    # dependency injection, whose signal runs on every request (3 % of a GET's CPU, profiled) for
+    # handlers that take no injected arguments, and OpenAPI, health and logging, which are off.
+    Extend(app, extensions=[HTTPExtension], built_in_extensions=False)
 
     configure_tracing(settings.service_name, settings.otlp_endpoint)
     install_request_observers(app)
