@@ -151,6 +151,17 @@ async def test_list_products_default_sort_is_name(client, rows):
     assert [item["id"] for item in response.json["items"]] == ordered(rows, "name")
 
 
+async def test_list_items_read_exactly_as_get_reads_each_product(client, rows):
+    """A page is built straight from the query's rows, a GET through the ORM's model: every member
+    of every item must come out the same, timestamps and prices to the character."""
+    listed = [item for page in await walk(client, limit=7) for item in page]
+    for item in listed:
+        _, response = await client.get(f"/v1/products/{item['id']}", headers=auth())
+        assert response.status == 200, response.text
+        assert item == response.json
+    assert sorted(item["id"] for item in listed) == sorted(row["id"] for row in rows)
+
+
 @pytest.fixture
 async def many(app, client, category) -> list[Row]:
     """30 products whose name and price rank alike: row07 costs 7.00."""

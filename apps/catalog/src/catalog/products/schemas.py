@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
@@ -140,21 +141,27 @@ class ProductOut(Out):
 
     @classmethod
     def from_row(cls, product: Product, category: str) -> ProductOut:
-        """The API's view of a row: the category by slug, the price in the currency's minor digits."""
+        """A model instance's view (its fields are its plain attributes)."""
+        return cls.from_columns(vars(product), category)
+
+    @classmethod
+    def from_columns(cls, columns: Mapping[str, Any], category: str) -> ProductOut:
+        """The API's view of a product's column values, from a model or straight from a query's row:
+        the category by slug, the price in the currency's minor digits."""
         return cls.model_validate(
             {
-                "id": product.id,
-                "sku": product.sku,
-                "name": product.name,
-                "description": product.description,
+                "id": columns["id"],
+                "sku": columns["sku"],
+                "name": columns["name"],
+                "description": columns["description"],
                 "category": category,
-                "price": from_units(product.price_units, product.currency),
-                "currency": product.currency,
-                "stock": product.stock,
-                "status": product.status,
-                "version": product.version,
-                "created_at": product.created_at,
-                "updated_at": product.updated_at,
+                "price": from_units(columns["price_units"], columns["currency"]),
+                "currency": columns["currency"],
+                "stock": columns["stock"],
+                "status": columns["status"],
+                "version": columns["version"],
+                "created_at": columns["created_at"],
+                "updated_at": columns["updated_at"],
             }
         )
 

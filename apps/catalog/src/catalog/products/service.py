@@ -151,8 +151,10 @@ async def adjust_stock(product_id: UUID, delta: int, reason: str, actor: str) ->
         )
 
 
-async def list_products(query: ProductQuery) -> tuple[list[tuple[Product, str]], str | None]:
-    """One page in the query's order (each product with its category's slug), and the cursor of the next."""
+async def list_products(query: ProductQuery) -> tuple[list[dict[str, Any]], str | None]:
+    """One page in the query's order, as the page statement returns its rows (each with its category's
+    `category_slug`), and the cursor of the next. The rows skip the ORM's model: building one per row
+    cost as much as validating the response, and the response model reads the row as it is."""
     column, descending, after = keyset(query.sort, query.cursor)
     fields = Product._meta.fields_map
     given = {
@@ -169,11 +171,13 @@ async def list_products(query: ProductQuery) -> tuple[list[tuple[Product, str]],
     db = Product._meta.db
     sql = statements.page(db.capabilities.dialect, filters, column, descending, after is not None)
     rows = await db.execute_query_dict(sql, [*values, query.limit + 1])
-    page = [(Product._init_from_db(**row), row["category_slug"]) for row in rows[: query.limit]]
+    page = rows[: query.limit]
     next_cursor = None
     if len(rows) > query.limit:
-        last, _ = page[-1]
-        next_cursor = encode_cursor(query.sort, getattr(last, column), last.id)
+        last = page[-1]
+        # Typed as the model would hold them, so a cursor reads the same on every database.
+        value = fields[column].to_python_value(last[column])
+        next_cursor = encode_cursor(query.sort, value, fields["id"].to_python_value(last["id"]))
     return page, next_cursor
 
 
