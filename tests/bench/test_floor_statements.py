@@ -36,6 +36,7 @@ def _without_columns(sql: str) -> str:
     [
         pytest.param(baseline.INSERT_PRODUCT, lambda: statements.insert_product("postgres")[0], id="create"),
         pytest.param(baseline.ADD_STOCK, lambda: statements.add_stock("postgres", taking=False), id="stock"),
+        pytest.param(baseline.INSERT_MOVEMENT, lambda: statements.insert_movement("postgres"), id="ledger-row"),
     ],
 )
 def test_floor_writes_are_the_catalogs(floor, catalog):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.filters import escape_like
@@ -72,13 +73,7 @@ async def create_product(data: ProductIn, actor: str) -> tuple[Product, str]:
             values["category_id"] = data.category  # the slug, which the statement looks up
             await connection.execute_insert(sql, [values[name] for name in names])
             if data.stock:
-                await StockMovement.create(
-                    product_id=product.id,
-                    delta=data.stock,
-                    reason=INITIAL_STOCK_REASON,
-                    resulting_stock=data.stock,
-                    actor=actor,
-                )
+                await _record_movement(connection, values["id"], data.stock, INITIAL_STOCK_REASON, data.stock, actor)
     except IntegrityError:
         # The row named no category (NOT NULL) or a taken SKU (UNIQUE): the category is reported first.
         if not await Category.exists(slug=data.category):
@@ -131,7 +126,25 @@ async def _raise_missing_or_stale(product_id: UUID) -> None:
     raise ProductNotFound(f"No product {product_id}")
 
 
-async def adjust_stock(product_id: UUID, delta: int, reason: str, actor: str) -> StockMovement:
+async def _record_movement(
+    connection: BaseDBAsyncClient, product_pk: Any, delta: int, reason: str, resulting_stock: int, actor: str
+) -> dict[str, Any]:
+    """A ledger row, written with one statement and returned as the ledger reads it. The ORM's
+    create built a model and ran its save hooks around the same INSERT."""
+    created_at = datetime.now(UTC)
+    sql = statements.insert_movement(connection.capabilities.dialect)
+    rows = await connection.execute_query_dict(sql, [delta, reason, resulting_stock, actor, created_at, product_pk])
+    return {
+        "id": rows[0]["id"],
+        "delta": delta,
+        "reason": reason,
+        "resulting_stock": resulting_stock,
+        "actor": actor,
+        "created_at": created_at,
+    }
+
+
+async def adjust_stock(product_id: UUID, delta: int, reason: str, actor: str) -> dict[str, Any]:
     """One conditional UPDATE (`stock = stock + delta WHERE stock + delta BETWEEN 0 AND MAX`) that
     returns the stock it left, plus its ledger row, in one transaction: concurrent adjustments can
     never oversell."""
@@ -146,9 +159,7 @@ async def adjust_stock(product_id: UUID, delta: int, reason: str, actor: str) ->
                 raise ProductNotFound(f"No product {product_id}")
             limit = "below 0" if delta < 0 else f"above {MAX_STOCK}"
             raise InsufficientStock(f"Stock is {stock}; a delta of {delta} would take it {limit}", stock=stock)
-        return await StockMovement.create(
-            product_id=product_id, delta=delta, reason=reason, resulting_stock=rows[0]["stock"], actor=actor
-        )
+        return await _record_movement(connection, pk, delta, reason, rows[0]["stock"], actor)
 
 
 async def list_products(query: ProductQuery) -> tuple[list[dict[str, Any]], str | None]:

@@ -97,3 +97,12 @@ def insert_product(dialect: str) -> tuple[str, tuple[str, ...]]:
     )
     columns = ", ".join(projection[field] for field in fields)
     return f"INSERT INTO products ({columns}) VALUES ({values})", fields  # noqa: S608  # nosec B608  # model column names
+
+
+@functools.cache
+def insert_movement(dialect: str) -> str:
+    """A ledger row, returning its id, in the column order of Tortoise's create. Bound values:
+    delta, reason, resulting stock, actor, created_at, the product's id."""
+    values = ", ".join(placeholder(dialect, number) for number in range(1, 7))
+    columns = "delta, reason, resulting_stock, actor, created_at, product_id"
+    return f"INSERT INTO stock_movements ({columns}) VALUES ({values}) RETURNING id"  # noqa: S608  # nosec B608  # placeholders only
