@@ -141,7 +141,7 @@ class ProductOut(Out):
 
     @classmethod
     def from_row(cls, product: Product, category: str) -> ProductOut:
-        """A model instance's view (its fields are its plain attributes)."""
+        """The API's view of a model instance, whose field values are its plain attributes."""
         return cls.from_columns(vars(product), category)
 
     @classmethod

@@ -165,7 +165,7 @@ async def adjust_stock(product_id: UUID, delta: int, reason: str, actor: str) ->
 async def list_products(query: ProductQuery) -> tuple[list[dict[str, Any]], str | None]:
     """One page in the query's order, as the page statement returns its rows (each with its category's
     `category_slug`), and the cursor of the next. The rows skip the ORM's model: building one per row
-    cost as much as validating the response, and the response model reads the row as it is."""
+    cost twice what validating the response does, and the response model reads a row as it is."""
     column, descending, after = keyset(query.sort, query.cursor)
     fields = Product._meta.fields_map
     given = {
