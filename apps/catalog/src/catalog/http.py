@@ -8,6 +8,7 @@ import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import to_json
 from sanic import Request
 from sanic.response import HTTPResponse
 
@@ -112,11 +113,13 @@ def required_versions(request: Request) -> frozenset[int] | None:
     return versions
 
 
-def json_response(body: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
-    """`body` serialised by its model (pydantic's compiled serializer, straight to bytes)."""
-    return HTTPResponse(
-        body.__pydantic_serializer__.to_json(body), status=status, headers=headers, content_type="application/json"
-    )
+def json_response(
+    body: BaseModel | dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> HTTPResponse:
+    """`body` serialised by its model, or a document already in JSON's types, by pydantic's compiled
+    serializer straight to bytes."""
+    data = body.__pydantic_serializer__.to_json(body) if isinstance(body, BaseModel) else to_json(body)
+    return HTTPResponse(data, status=status, headers=headers, content_type="application/json")
 
 
 def with_etag(

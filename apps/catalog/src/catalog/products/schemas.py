@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -141,29 +142,50 @@ class ProductOut(Out):
 
     @classmethod
     def from_row(cls, product: Product, category: str) -> ProductOut:
-        """The API's view of a model instance, whose field values are its plain attributes."""
-        return cls.from_columns(vars(product), category)
-
-    @classmethod
-    def from_columns(cls, columns: Mapping[str, Any], category: str) -> ProductOut:
-        """The API's view of a product's column values, from a model or straight from a query's row:
-        the category by slug, the price in the currency's minor digits."""
+        """The API's view of a model instance: the category by slug, the price in the currency's
+        minor digits."""
         return cls.model_validate(
             {
-                "id": columns["id"],
-                "sku": columns["sku"],
-                "name": columns["name"],
-                "description": columns["description"],
+                "id": product.id,
+                "sku": product.sku,
+                "name": product.name,
+                "description": product.description,
                 "category": category,
-                "price": from_units(columns["price_units"], columns["currency"]),
-                "currency": columns["currency"],
-                "stock": columns["stock"],
-                "status": columns["status"],
-                "version": columns["version"],
-                "created_at": columns["created_at"],
-                "updated_at": columns["updated_at"],
+                "price": from_units(product.price_units, product.currency),
+                "currency": product.currency,
+                "stock": product.stock,
+                "status": product.status,
+                "version": product.version,
+                "created_at": product.created_at,
+                "updated_at": product.updated_at,
             }
         )
+
+    @staticmethod
+    def document(row: Mapping[str, Any]) -> dict[str, Any]:
+        """A page statement's row (its category as `category_slug`) as this model writes it, without
+        the model: validating 20 rows the database just typed and serialising them once more cost a
+        third of what a page costs the service. test_listing holds every item equal to its GET."""
+        return {
+            "id": str(row["id"]),
+            "sku": row["sku"],
+            "name": row["name"],
+            "description": row["description"],
+            "category": row["category_slug"],
+            "price": from_units(row["price_units"], row["currency"]),
+            "currency": row["currency"],
+            "stock": row["stock"],
+            "status": row["status"],
+            "version": row["version"],
+            "created_at": _timestamp(row["created_at"]),
+            "updated_at": _timestamp(row["updated_at"]),
+        }
+
+
+def _timestamp(value: datetime | str) -> str:
+    """As Timestamp writes it. asyncpg returns a datetime; SQLite the text Tortoise stored there,
+    with a space between date and time."""
+    return (value if isinstance(value, datetime) else datetime.fromisoformat(value)).isoformat()
 
 
 class ProductPage(Out):

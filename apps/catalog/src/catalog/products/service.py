@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -162,10 +163,10 @@ async def adjust_stock(product_id: UUID, delta: int, reason: str, actor: str) ->
         return await _record_movement(connection, pk, delta, reason, rows[0]["stock"], actor)
 
 
-async def list_products(query: ProductQuery) -> tuple[list[dict[str, Any]], str | None]:
-    """One page in the query's order, as the page statement returns its rows (each with its category's
-    `category_slug`), and the cursor of the next. The rows skip the ORM's model: building one per row
-    cost twice what validating the response does, and the response model reads a row as it is."""
+async def list_products(query: ProductQuery) -> tuple[Sequence[Mapping[str, Any]], str | None]:
+    """One page in the query's order, as the driver returns the page statement's rows (each with its
+    category's `category_slug`), and the cursor of the next. No ORM model per row, nor even a dict:
+    the response reads each row's columns by name once."""
     column, descending, after = keyset(query.sort, query.cursor)
     fields = Product._meta.fields_map
     given = {
@@ -181,14 +182,14 @@ async def list_products(query: ProductQuery) -> tuple[list[dict[str, Any]], str 
         values += [fields[column].to_db_value(after[0], Product), fields["id"].to_db_value(after[1], Product)]
     db = Product._meta.db
     sql = statements.page(db.capabilities.dialect, filters, column, descending, after is not None)
-    rows = await db.execute_query_dict(sql, [*values, query.limit + 1])
+    _, rows = await db.execute_query(sql, [*values, query.limit + 1])
     page = rows[: query.limit]
     next_cursor = None
     if len(rows) > query.limit:
         last = page[-1]
         # Typed as the model would hold them, so a cursor reads the same on every database.
         value = fields[column].to_python_value(last[column])
-        next_cursor = encode_cursor(query.sort, value, fields["id"].to_python_value(last["id"]))
+        next_cursor = encode_cursor(query.sort, value, last["id"])
     return page, next_cursor
 
 

@@ -32,10 +32,7 @@ _ETAG = ResponseHeader("ETag")
 async def list_products(request: Request) -> HTTPResponse:
     """List products (filters, sort, cursor); `next_cursor` fetches the next page."""
     rows, next_cursor = await service.list_products(parse_query(request, ProductQuery))
-    page = ProductPage(
-        items=[ProductOut.from_columns(row, row["category_slug"]) for row in rows], next_cursor=next_cursor
-    )
-    return json_response(page)
+    return json_response({"items": [ProductOut.document(row) for row in rows], "next_cursor": next_cursor})
 
 
 @operation(
